@@ -1,0 +1,33 @@
+# One entry point: `make test` and `make run` set up .venv (once) and then work.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PACKAGES := rose-estimator rdnas-space advbench rdnas-search
+
+.PHONY: setup test run lint bench clean
+
+$(STAMP): requirements.txt $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-build-isolation $(foreach p,$(PACKAGES),-e "packages/$(p)[test]")
+	$(PY) -m pip check
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+run: setup
+	$(PY) -m rose_estimator.demo
+
+lint: setup
+	$(PY) -m ruff check packages tools tests
+
+bench: setup
+	$(PY) tools/bench/rose_bench.py
+
+clean:
+	rm -rf $(VENV)

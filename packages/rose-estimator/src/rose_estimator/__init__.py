@@ -1,0 +1,56 @@
+"""rose-estimator: robust Monte-Carlo Shapley attribution (ROSE, RDNAS paper Section 3.4).
+
+Framework-agnostic (numpy/scipy only).  Define a :class:`Game` (or wrap a
+function with :class:`FunctionGame`), then::
+
+    from rose_estimator import FunctionGame, RoseEstimator
+    game = FunctionGame(my_value, n_players=10)
+    result = RoseEstimator(beta=0.3, n_groups=5).approximate(game, n_permutations=100, rng=0)
+    print(result.ranking())
+"""
+
+from .estimator import RoseEstimator
+from .exact import all_coalitions, exact_shapley
+from .game import FunctionGame, Game
+from .games import AdditiveGame, AirportGame, GloveGame, NoisyGame, UnanimityGame, WeightedVotingGame
+from .result import RoseConfig, RoseResult
+from .sampler import GainSample, draw_permutations, sample_gains
+from .stats import (
+    combine_scores,
+    confidence_radius,
+    group_assignment,
+    group_means,
+    iqr_fences,
+    median_of_means,
+    outlier_score,
+    standardize,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdditiveGame",
+    "AirportGame",
+    "FunctionGame",
+    "GainSample",
+    "Game",
+    "GloveGame",
+    "NoisyGame",
+    "RoseConfig",
+    "RoseEstimator",
+    "RoseResult",
+    "UnanimityGame",
+    "WeightedVotingGame",
+    "all_coalitions",
+    "combine_scores",
+    "confidence_radius",
+    "draw_permutations",
+    "exact_shapley",
+    "group_assignment",
+    "group_means",
+    "iqr_fences",
+    "median_of_means",
+    "outlier_score",
+    "sample_gains",
+    "standardize",
+]

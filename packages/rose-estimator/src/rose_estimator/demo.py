@@ -1,0 +1,63 @@
+"""ROSE attribution demo (``python -m rose_estimator.demo``).
+
+Attributes the output of a small fixed model with feature interactions to its 10
+input features (features outside a coalition are set to a baseline), under noisy
+evaluations, and compares plain Monte-Carlo Shapley and ROSE with the exact
+values.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import kendalltau
+
+from . import FunctionGame, NoisyGame, RoseEstimator, exact_shapley
+
+
+def _model(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A fixed nonlinear model: linear terms, two interactions, a saturating output."""
+    w = np.array([2.0, -1.0, 0.5, 1.5, 0.0, 0.8, -0.3, 1.0, 0.2, -0.6])
+    z = x @ w + 1.5 * x[:, 0] * x[:, 3] - 1.0 * x[:, 1] * x[:, 7]
+    return 10.0 * np.tanh(z / 4.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0, help="seed of the permutations and the noise")
+    parser.add_argument("--permutations", type=int, default=60, help="number of permutation walks S")
+    parser.add_argument("--groups", type=int, default=6, help="median-of-means groups G")
+    args = parser.parse_args(argv)
+
+    names = [f"x{i}" for i in range(10)]
+    x = np.array([1.0, 0.5, -1.0, 1.2, 3.0, 0.7, -0.4, 1.1, 0.3, -0.9])
+    baseline = np.zeros_like(x)
+
+    def value(coalitions: NDArray[np.bool_]) -> NDArray[np.float64]:
+        return _model(np.where(coalitions, x[None, :], baseline[None, :]))
+
+    clean = FunctionGame(value, n_players=10, vectorized=True, player_names=names)
+    exact = exact_shapley(clean)[:, 0]
+    noisy = NoisyGame(clean, scale=0.3, df=1.5, rng=args.seed)
+    result = RoseEstimator(n_groups=args.groups).approximate(
+        noisy, n_permutations=args.permutations, rng=args.seed, antithetic=True
+    )
+    print(f"ROSE attribution of f(x) = {value(np.ones((1, 10), bool))[0]:.3f} (baseline {value(np.zeros((1, 10), bool))[0]:.3f})")
+    print(f"noisy game (Student-t df=1.5 noise), S={result.n_permutations}, G={args.groups}, "
+          f"{result.n_evaluations} evaluations\n")
+    print(f"{'feature':>8} {'exact':>8} {'MC mean':>8} {'ROSE':>8} {'v':>6} {'trig+':>5} {'trig-':>5}")
+    for i in np.argsort(-exact):
+        print(
+            f"{names[i]:>8} {exact[i]:8.3f} {result.mc_mean[i, 0]:8.3f} {result.score[i]:8.3f} "
+            f"{result.v[i, 0]:6.2f} {result.n_above[i, 0]:5d} {result.n_below[i, 0]:5d}"
+        )
+    tau_mc = kendalltau(exact, result.mc_mean[:, 0]).statistic
+    tau_rose = kendalltau(exact, result.score).statistic
+    print(f"\nKendall tau with the exact ranking: MC mean {tau_mc:.3f}, ROSE {tau_rose:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
