@@ -8,6 +8,8 @@ PACKAGES := rose-estimator rdnas-space advbench rdnas-search
 .PHONY: setup test run lint bench clean
 
 $(STAMP): requirements.txt $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
+	command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } \
+		|| { echo "graphviz (the dot program) is missing and could not be installed: install it with your package manager" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -18,16 +20,19 @@ $(STAMP): requirements.txt $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
 setup: $(STAMP)
 
 test: setup
+	$(PY) -m ruff check packages tools tests conftest.py
 	$(PY) -m pytest
 
 run: setup
 	$(PY) -m rose_estimator.demo
 
 lint: setup
-	$(PY) -m ruff check packages tools tests
+	$(PY) -m ruff check packages tools tests conftest.py
 
 bench: setup
 	$(PY) tools/bench/rose_bench.py
+	$(PY) tools/bench/supernet_bench.py
+	$(PY) tools/bench/attack_bench.py
 
 clean:
 	rm -rf $(VENV)

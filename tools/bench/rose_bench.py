@@ -21,8 +21,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import kendalltau
-
 from rose_estimator import (
     AdditiveGame,
     AirportGame,
@@ -36,6 +34,7 @@ from rose_estimator import (
     median_of_means,
     sample_gains,
 )
+from scipy.stats import kendalltau
 
 N_PLAYERS = 12
 
@@ -75,7 +74,7 @@ def _estimates(game: Game, budget: int, seed: int, n_groups: int) -> dict[str, t
     out["truncated (tol 0.05)"] = (trunc.gains.mean(axis=0)[:, 0],) * 2
     res = RoseResult.from_sample(anti, RoseConfig(n_groups=n_groups), game.player_names, game.metric_names)
     mom = median_of_means(anti.gains, anti.unit_ids, n_groups)[:, 0]
-    out["ROSE (antithetic, G=%d)" % n_groups] = (mom, res.score)
+    out[f"ROSE (antithetic, G={n_groups})"] = (mom, res.score)
     return out
 
 

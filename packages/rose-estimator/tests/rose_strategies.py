@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
-
 from rose_estimator import (
     AdditiveGame,
     AirportGame,
@@ -14,7 +13,6 @@ from rose_estimator import (
     WeightedVotingGame,
     all_coalitions,
 )
-
 
 weights_st = st.floats(min_value=-5.0, max_value=5.0, allow_nan=False, allow_infinity=False)
 

@@ -7,8 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
-from rose_strategies import games
-
 from rose_estimator import (
     AdditiveGame,
     AirportGame,
@@ -19,6 +17,7 @@ from rose_estimator import (
     WeightedVotingGame,
     exact_shapley,
 )
+from rose_strategies import games
 
 
 def _permuted(game: Game, perm: np.ndarray) -> Game:

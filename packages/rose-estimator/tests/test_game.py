@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-
 from rose_estimator import AdditiveGame, FunctionGame, Game
 
 
@@ -39,7 +38,11 @@ def test_nan_names_the_offending_coalition() -> None:
 
 @pytest.mark.parametrize(
     ("coalitions", "message"),
-    [(np.ones((2, 4), bool), r"shape \[m, 3\]"), (np.ones(3, bool), r"shape \[m, 3\]"), (np.full((1, 3), 2), "boolean")],
+    [
+        (np.ones((2, 4), bool), r"shape \[m, 3\]"),
+        (np.ones(3, bool), r"shape \[m, 3\]"),
+        (np.full((1, 3), 2), "boolean"),
+    ],
 )
 def test_bad_coalitions(coalitions: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):

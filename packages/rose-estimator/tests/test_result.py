@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-
 from rose_estimator import (
     AdditiveGame,
     FunctionGame,

@@ -14,9 +14,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from scipy.stats import kendalltau
-
 from rose_estimator import AdditiveGame, NoisyGame, RoseEstimator
+from scipy.stats import kendalltau
 
 SEEDS = range(12)
 

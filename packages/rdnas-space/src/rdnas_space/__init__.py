@@ -1,6 +1,48 @@
-"""rdnas-space: PyTorch search spaces for robust NAS: DARTS and NAS-Bench-201 operations, dual-branch cells with ECA fusion, supernets with coalition masks.
+"""rdnas-space: search spaces for robust NAS (RDNAS paper Section 3.2).
 
-Status: package skeleton; its contents land with the issue that fills it.
+DARTS and NAS-Bench-201 operations, mixed edges with coalition masks, DARTS and
+dual-branch cells with ECA fusion, supernets exposing named alpha tensors,
+networks from genotypes, parameter/FLOP counts and drawings::
+
+    from rdnas_space import Supernet, SupernetConfig
+    net = Supernet(SupernetConfig(channels=16, n_cells=5))
+    logits = net(images, masks={"normal": mask})   # mask: bool [14, 8] or [B, 14, 8]
+    genotype = net.derive()
 """
 
+from .base import SupernetBase
+from .cells import Cell, DualBranchCell, DualBranchSearchCell, SearchCell, edge_endpoints, n_edges
+from .draw import draw_cell, draw_genotype, plot_alpha_heatmaps
+from .fusion import ECA, FUSIONS, Fusion, eca_kernel_size
+from .genotype import ADVRUSH, DARTS_V2, PDARTS, PUBLISHED_GENOTYPES, Genotype
+from .measure import count_flops, count_parameters
+from .mixed import MixedOp
+from .nb201 import (
+    NB201_EDGES,
+    NB201Cell,
+    NB201Network,
+    NB201SearchCell,
+    NB201Supernet,
+    NB201Table,
+    arch_to_ops,
+    code_to_ops,
+    default_table_path,
+    ops_to_arch,
+    ops_to_code,
+)
+from .network import GenotypeNetwork, NetworkConfig
+from .normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
+from .ops import DARTS_OPS, DARTS_PRIMITIVES, NB201_OPS, NB201_PRIMITIVES, build_op
+from .supernet import BRANCHES, Supernet, SupernetConfig, derive_cell
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "ADVRUSH", "BRANCHES", "CIFAR10_MEAN", "CIFAR10_STD", "Cell", "DARTS_OPS", "DARTS_PRIMITIVES", "DARTS_V2",
+    "DualBranchCell", "DualBranchSearchCell", "ECA", "FUSIONS", "Fusion", "Genotype", "GenotypeNetwork",
+    "MixedOp", "NB201Cell", "NB201Network", "NB201SearchCell", "NB201Supernet", "NB201Table", "NB201_EDGES",
+    "NB201_OPS", "NB201_PRIMITIVES", "NetworkConfig", "Normalize", "PDARTS", "PUBLISHED_GENOTYPES",
+    "SearchCell", "Supernet", "SupernetBase", "SupernetConfig", "arch_to_ops", "build_op", "code_to_ops",
+    "count_flops", "count_parameters", "default_table_path", "derive_cell", "draw_cell", "draw_genotype",
+    "eca_kernel_size", "edge_endpoints", "n_edges", "ops_to_arch", "ops_to_code", "plot_alpha_heatmaps",
+]

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     result = RoseEstimator(n_groups=args.groups).approximate(
         noisy, n_permutations=args.permutations, rng=args.seed, antithetic=True
     )
-    print(f"ROSE attribution of f(x) = {value(np.ones((1, 10), bool))[0]:.3f} (baseline {value(np.zeros((1, 10), bool))[0]:.3f})")
+    full, empty = value(np.ones((1, 10), bool))[0], value(np.zeros((1, 10), bool))[0]
+    print(f"ROSE attribution of f(x) = {full:.3f} (baseline {empty:.3f})")
     print(f"noisy game (Student-t df=1.5 noise), S={result.n_permutations}, G={args.groups}, "
           f"{result.n_evaluations} evaluations\n")
     print(f"{'feature':>8} {'exact':>8} {'MC mean':>8} {'ROSE':>8} {'v':>6} {'trig+':>5} {'trig-':>5}")

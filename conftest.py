@@ -1,0 +1,46 @@
+"""Fixtures shared by every package's tests: the read-only data in ../shared/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (CI provides it; tests never download)."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"shared data not found at {SHARED_DATA}: the tests need ../shared/data beside the checkout")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cifar_archive(shared_data: Path) -> Path:
+    """The CIFAR-10 JPEG ImageFolder archive."""
+    return shared_data / "cifar10-jpeg.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-session decode cache, so tests never write outside their temporary directory."""
+    return tmp_path_factory.mktemp("advbench-cache")
+
+
+@pytest.fixture(scope="session")
+def cifar_train(cifar_archive: Path, data_cache: Path):
+    """CIFAR-10 training split (50,000 images) decoded from the archive, as tensors."""
+    from advbench import load_dataset
+
+    return load_dataset("archive", cifar_archive, "train", cache_dir=data_cache)
+
+
+@pytest.fixture(scope="session")
+def cifar_test(cifar_archive: Path, data_cache: Path):
+    """CIFAR-10 test split (10,000 images) decoded from the archive, as tensors."""
+    from advbench import load_dataset
+
+    return load_dataset("archive", cifar_archive, "test", cache_dir=data_cache)

@@ -1,0 +1,125 @@
+"""APGD-CE and AutoAttack (Croce & Hein, 2020) through the ``pyautoattack`` package.
+
+The adapter always passes ``eps`` and the model's device, puts the model in eval
+mode, routes the library's ``auto-attack`` logger where the caller wants it, and
+records what the library does not return: per-sample robustness and the
+cumulative robust accuracy after each attack of the sequence.  Attacks are run
+one at a time on the samples still robust (exactly AutoAttack's cascade); the
+library's state-file resume is not used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..threat import ThreatModel
+from .base import Attack, predict
+
+__all__ = ["AutoAttackResult", "run_autoattack", "APGDCE", "AutoAttack", "STANDARD_ATTACKS"]
+
+STANDARD_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
+"""The attacks of AutoAttack's standard version, in the order it runs them."""
+
+
+@dataclass
+class AutoAttackResult:
+    """Worst-case images, per-sample robustness and accuracy after each attack of the cascade."""
+
+    x_adv: torch.Tensor
+    robust: torch.Tensor
+    cumulative: dict[str, float] = field(default_factory=dict)
+
+
+def _configure_logger(log_file: str | Path | None) -> logging.Logger:
+    logger = logging.getLogger("auto-attack")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        if getattr(handler, "_advbench", False):
+            logger.removeHandler(handler)
+    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.NullHandler()
+    handler._advbench = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s auto-attack %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
+def run_autoattack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    attacks: tuple[str, ...] = STANDARD_ATTACKS,
+    seed: int = 0,
+    batch_size: int = 256,
+    log_file: str | Path | None = None,
+) -> AutoAttackResult:
+    """Run AutoAttack's standard-version attacks in ``attacks`` as a cascade.
+
+    Args:
+        model: classifier on images in [0, 1] (put in eval mode here).
+        x, y: images and labels (on the model's device or movable there).
+        eps: L-infinity radius.
+        attacks: subset of :data:`STANDARD_ATTACKS`, in cascade order (``("apgd-ce",)`` is APGD-CE).
+        seed: the library's seed (its attacks draw random restarts from it).
+        batch_size: attack batch size.
+        log_file: where the ``auto-attack`` logger writes (default: nowhere).
+    """
+    from pyautoattack import AutoAttack as _LibAutoAttack
+
+    unknown = [a for a in attacks if a not in STANDARD_ATTACKS]
+    if unknown:
+        raise ValueError(f"unknown AutoAttack attack(s) {unknown}; choose from {list(STANDARD_ATTACKS)}")
+    model.eval()
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    _configure_logger(log_file)
+    adversary = _LibAutoAttack(model, eps=float(eps), norm="Linf", version="standard", device=device, seed=seed)
+    adversary.verbose = log_file is not None
+    robust = predict(model, x) == y
+    cumulative = {"clean": float(robust.float().mean())}
+    x_adv = x.clone()
+    for name in attacks:
+        idx = robust.nonzero().squeeze(1)
+        if idx.numel() > 0:
+            adversary.attacks_to_run = [name]
+            adv, _ = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)
+            adv = adv.to(device)
+            fooled = predict(model, adv) != y[idx]
+            x_adv[idx[fooled]] = adv[fooled]
+            robust[idx[fooled]] = False
+        cumulative[name] = float(robust.float().mean())
+    return AutoAttackResult(x_adv=x_adv, robust=robust, cumulative=cumulative)
+
+
+class APGDCE(Attack):
+    """APGD with the cross-entropy loss (AutoAttack's first attack; 100 iterations)."""
+
+    name = "apgd-ce"
+    attacks: tuple[str, ...] = ("apgd-ce",)
+
+    def __init__(self, threat: ThreatModel, seed: int = 0, batch_size: int = 256,
+                 log_file: str | Path | None = None) -> None:
+        super().__init__(threat, seed)
+        self.batch_size = batch_size
+        self.log_file = log_file
+
+    def perturb(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> AutoAttackResult:
+        return run_autoattack(model, x, y, self.threat.eps, attacks=self.attacks, seed=self.seed,
+                              batch_size=self.batch_size, log_file=self.log_file)
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.perturb(model, x, y).x_adv
+
+
+class AutoAttack(APGDCE):
+    """AutoAttack, standard version: APGD-CE, APGD-T, FAB-T, Square."""
+
+    name = "autoattack"
+    attacks = STANDARD_ATTACKS

@@ -1,0 +1,150 @@
+"""Checkpoints that carry their architecture, loaded without unpickling arbitrary objects.
+
+A checkpoint is a dict of plain types and tensors written with ``torch.save`` and
+read with ``torch.load(..., weights_only=True)``:
+
+    format: "advbench-checkpoint/1"
+    arch, arch_kwargs: registered builder name and its keyword arguments
+    state_dict: the bare network's weights
+    mean, std: input normalisation (inputs are images in [0, 1])
+    dataset, classes: what the classifier was trained on
+    provenance: free-form strings (creator, date, versions, command, ...)
+
+A plain ``state_dict`` file (no ``format`` key) loads too when the caller names
+the architecture (``--arch``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .models import Classifier, build_model
+
+__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT"]
+
+FORMAT = "advbench-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be used as a model checkpoint."""
+
+
+@dataclass
+class CheckpointInfo:
+    """Everything a checkpoint says besides the weights."""
+
+    arch: str
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    dataset: str = "unknown"
+    classes: list[str] = field(default_factory=list)
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.arch_kwargs.get("num_classes", len(self.classes) or 10))
+
+
+def save_checkpoint(path: str | os.PathLike[str], net: nn.Module, info: CheckpointInfo) -> Path:
+    """Write ``net``'s weights (a bare network or a :class:`Classifier`) with ``info``, atomically."""
+    bare = net.net if isinstance(net, Classifier) else net
+    provenance = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "torch": str(torch.__version__), **{k: str(v) for k, v in info.provenance.items()}}
+    payload = {
+        "format": FORMAT,
+        "arch": info.arch,
+        "arch_kwargs": info.arch_kwargs,
+        "state_dict": {k: v.detach().cpu() for k, v in bare.state_dict().items()},
+        "mean": [float(m) for m in info.mean],
+        "std": [float(s) for s in info.std],
+        "dataset": info.dataset,
+        "classes": list(info.classes),
+        "provenance": provenance,
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # protocol notes on foreign pickles
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "WeightsUnpickler error" in ln or "Unsupported" in ln]
+        reason = (lines[0] if lines else type(exc).__name__).replace("WeightsUnpickler error: ", "")
+        raise CheckpointError(f"{path} is not a safe checkpoint (refused to unpickle: {reason[:160]})") from None
+    except Exception as exc:  # torch.load raises many types on non-checkpoint bytes
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a valid checkpoint ({first[:160]})") from None
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[Classifier, CheckpointInfo]:
+    """Load a model for evaluation.
+
+    An advbench checkpoint needs nothing else; a raw state dict needs ``arch``
+    (and optionally ``arch_kwargs``, ``mean``, ``std``; default: no normalisation).
+
+    Raises:
+        CheckpointError: the file is missing, not a checkpoint, holds objects that
+            would need unpickling, or its weights do not fit the architecture.
+    """
+    p = Path(path)
+    data = _read(p)
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{p} is not a checkpoint: expected a dict, found {type(data).__name__}")
+    if data.get("format") == FORMAT:
+        info = CheckpointInfo(arch=str(data["arch"]), arch_kwargs=dict(data.get("arch_kwargs", {})),
+                              mean=tuple(data["mean"]), std=tuple(data["std"]), dataset=str(data.get("dataset", "")),
+                              classes=list(data.get("classes", [])), provenance=dict(data.get("provenance", {})))
+        state = data["state_dict"]
+        if arch is not None and arch != info.arch:
+            raise CheckpointError(f"{p} holds a {info.arch!r} model, not {arch!r}")
+    elif "format" in data:
+        raise CheckpointError(f"{p} has unknown checkpoint format {data['format']!r}")
+    else:
+        state = data.get("state_dict", data) if isinstance(data.get("state_dict"), dict) else data
+        if not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"{p} is neither an advbench checkpoint nor a state dict of tensors")
+        if arch is None:
+            raise CheckpointError(f"{p} is a raw state dict: name its architecture with --arch")
+        info = CheckpointInfo(arch=arch, arch_kwargs=dict(arch_kwargs or {}), mean=tuple(mean or (0.0, 0.0, 0.0)),
+                              std=tuple(std or (1.0, 1.0, 1.0)), provenance={"source": "raw state_dict"})
+    net = build_model(info.arch, **info.arch_kwargs)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{p}: weights do not fit architecture {info.arch!r} ({first[:200]})") from None
+    model = Classifier(net, info.mean, info.std).to(device).eval()
+    return model, info

@@ -1,0 +1,220 @@
+"""Datasets as tensors of images in [0, 1], with a decode cache and deterministic subsets.
+
+Sources:
+
+- ``cifar10``, ``cifar100``, ``svhn``: torchvision (``download=True`` only where
+  the network allows; otherwise the files must be under ``root``);
+- ``imagefolder``: a directory of class sub-folders (Tiny-ImageNet, the extracted
+  CIFAR-10 JPEG archive); ``root/<split>`` is used when it exists;
+- ``archive``: a ``.tar.gz`` holding an ImageFolder tree per split (read without
+  extracting, e.g. ``../shared/data/cifar10-jpeg.tar.gz``);
+- ``npz``: a file with arrays ``x`` (uint8 NHWC or float NCHW in [0, 1]), ``y`` and
+  optionally ``classes``.
+
+Decoded datasets are cached as tensors (``torch.save``, loaded with
+``weights_only=True``) under ``cache_dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["TensorData", "DataError", "load_dataset", "subset", "DATASETS", "default_cache_dir"]
+
+DATASETS = ("cifar10", "cifar100", "svhn", "imagefolder", "archive", "npz")
+
+
+class DataError(ValueError):
+    """A dataset that is missing or malformed."""
+
+
+@dataclass
+class TensorData:
+    """Images ``x`` (float ``[N, C, H, W]`` in [0, 1]), labels ``y`` (long ``[N]``) and class names."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    classes: list[str]
+    name: str = ""
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def default_cache_dir() -> Path:
+    """``$ADVBENCH_CACHE`` or ``~/.cache/advbench``."""
+    return Path(os.environ.get("ADVBENCH_CACHE", Path.home() / ".cache" / "advbench"))
+
+
+def subset(data: TensorData, n: int | None, seed: int = 0, balanced: bool = False) -> TensorData:
+    """A deterministic subset of ``n`` examples chosen by ``seed`` (all, in order, when n is None).
+
+    With ``balanced=True`` every class contributes ``n // num_classes`` examples.
+    """
+    if n is None or n >= len(data):
+        return data
+    if n < 1:
+        raise DataError(f"--n-examples must be positive, got {n}")
+    gen = np.random.default_rng(seed)
+    labels = data.y.numpy()
+    if balanced:
+        per_class = n // data.num_classes
+        picks = [gen.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(data.num_classes)]
+        idx = np.sort(np.concatenate(picks))
+    else:
+        idx = np.sort(gen.permutation(len(data))[:n])
+    t = torch.from_numpy(idx)
+    return TensorData(data.x[t], data.y[t], data.classes, data.name)
+
+
+def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: str = "test", *,
+                 download: bool = False, cache_dir: str | os.PathLike[str] | None = None) -> TensorData:
+    """Load a whole split as tensors (see the module docstring for the sources).
+
+    Raises:
+        DataError: unknown name, or the data is not where ``root`` says (the message
+            says where to put it).
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if split not in ("train", "test"):
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    if name in ("imagefolder", "archive", "npz") and root is None:
+        raise DataError(f"dataset {name!r} needs --data-root (a {'file' if name != 'imagefolder' else 'directory'})")
+    root_path = Path(root) if root is not None else default_cache_dir() / "downloads"
+    if name == "npz":  # already arrays: nothing to decode, nothing to cache
+        x, y, classes = _npz(root_path)
+        return TensorData(x, y, classes, name)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = _cache_key(name, root_path, split)
+    cached = cache / f"{name}-{split}-{key}.pt"
+    if cached.is_file():
+        blob = torch.load(cached, map_location="cpu", weights_only=True)
+        return TensorData(blob["x"].float().div_(255.0), blob["y"].long(), list(blob["classes"]), name)
+    x_uint8, y, classes = _decode(name, root_path, split, download)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".tmp{os.getpid()}")
+    torch.save({"x": x_uint8, "y": y, "classes": classes}, tmp)
+    os.replace(tmp, cached)
+    return TensorData(x_uint8.float().div_(255.0), y.long(), classes, name)
+
+
+def _cache_key(name: str, root: Path, split: str) -> str:
+    stat = f"{root.resolve()}|{root.stat().st_mtime_ns if root.exists() else 0}|{split}"
+    return hashlib.sha1(f"{name}|{stat}".encode()).hexdigest()[:12]
+
+
+def _decode(name: str, root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    if name in ("cifar10", "cifar100", "svhn"):
+        return _torchvision(name, root, split, download)
+    if name == "imagefolder":
+        return _imagefolder(root, split)
+    return _archive(root, split)
+
+
+def _torchvision(name: str, root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    from torchvision import datasets
+
+    try:
+        if name == "svhn":
+            ds = datasets.SVHN(str(root), split=split, download=download)
+            x = torch.from_numpy(ds.data)  # already NCHW uint8
+            y = torch.from_numpy(ds.labels.astype(np.int64))
+            return x, y, [str(i) for i in range(10)]
+        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+        ds = cls(str(root), train=split == "train", download=download)
+    except RuntimeError:
+        folder = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python", "svhn": f"{split}_32x32.mat"}[name]
+        raise DataError(f"{name} not found under {root}: put {folder} there (pass --data-root DIR), "
+                        "or allow the download where the network permits") from None
+    x = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
+    return x, torch.as_tensor(ds.targets, dtype=torch.long), list(ds.classes)
+
+
+def _decode_image(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _stack(images: list[np.ndarray], labels: list[int], classes: list[str], where: Path
+           ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    if not images:
+        raise DataError(f"no images found in {where}")
+    shapes = {im.shape for im in images}
+    if len(shapes) != 1:
+        raise DataError(f"images in {where} have different sizes {sorted(shapes)[:3]}; resize them first")
+    x = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy())
+    return x, torch.tensor(labels, dtype=torch.long), classes
+
+
+def _imagefolder(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    base = root / split if (root / split).is_dir() else root
+    if not base.is_dir():
+        raise DataError(f"image folder {base} does not exist: point --data-root at a directory of class folders")
+    classes = sorted(d.name for d in base.iterdir() if d.is_dir())
+    images, labels = [], []
+    for label, cls in enumerate(classes):
+        for f in sorted((base / cls).iterdir()):
+            if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
+                images.append(_decode_image(f.read_bytes()))
+                labels.append(label)
+    return _stack(images, labels, classes, base)
+
+
+def _archive(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    if not path.is_file():
+        raise DataError(f"archive {path} does not exist: pass the .tar.gz with --data-root")
+    found: dict[str, list[tuple[str, bytes]]] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                parts = member.name.strip("./").split("/")
+                if member.isfile() and len(parts) == 3 and parts[0] == split:
+                    fh = tar.extractfile(member)
+                    if fh is not None:
+                        found.setdefault(parts[1], []).append((parts[2], fh.read()))
+    except (tarfile.TarError, OSError) as exc:
+        raise DataError(f"{path} is not a readable .tar archive ({exc})") from None
+    classes = sorted(found)
+    images, labels = [], []
+    for label, cls in enumerate(classes):
+        for _, blob in sorted(found[cls]):
+            images.append(_decode_image(blob))
+            labels.append(label)
+    return _stack(images, labels, classes, path / split)
+
+
+def _npz(path: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    if not path.is_file():
+        raise DataError(f"npz file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x, y = f["x"], f["y"]
+            classes = [str(c) for c in f["classes"]] if "classes" in f else None
+    except (KeyError, ValueError, OSError) as exc:
+        raise DataError(f"{path} must be an .npz with arrays 'x' and 'y' ({exc})") from None
+    if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+        raise DataError(f"{path}: x must be [N, H, W, C] or [N, C, H, W] and y [N], got {x.shape}, {y.shape}")
+    if x.dtype == np.uint8:
+        nchw = x.transpose(0, 3, 1, 2) if x.shape[-1] in (1, 3) else x
+        t = torch.from_numpy(np.ascontiguousarray(nchw)).float().div_(255.0)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        if t.numel() and (t.min() < 0 or t.max() > 1):
+            raise DataError(f"{path}: float images must lie in [0, 1]; normalisation belongs inside the model")
+    n_classes = int(y.max()) + 1 if y.size else 0
+    return t, torch.from_numpy(y.astype(np.int64)), classes or [str(i) for i in range(n_classes)]

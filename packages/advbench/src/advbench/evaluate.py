@@ -1,0 +1,136 @@
+"""End-to-end evaluation: load a checkpoint and a dataset, run suites, write results (library side of the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .checkpoint import CheckpointInfo, load_checkpoint
+from .data import DataError, TensorData, load_dataset, subset
+from .device import resolve_device
+from .report import write_outputs
+from .suites import run_autoattack_suite, run_confusion, run_sweep, run_transfer, run_whitebox
+from .suites.common import model_size
+
+__all__ = ["EvalConfig", "evaluate", "evaluate_transfer", "SUITES"]
+
+SUITES = ("whitebox", "sweep", "autoattack", "confusion", "all")
+
+
+@dataclass
+class EvalConfig:
+    """Settings of an evaluation run (the CLI's options)."""
+
+    suite: str = "whitebox"
+    dataset: str | None = None
+    data_root: str | None = None
+    split: str = "test"
+    n_examples: int | None = 1000
+    eps: float = 8 / 255
+    step: float = 2 / 255
+    seed: int = 0
+    batch_size: int = 128
+    device: str = "auto"
+    out: str = "advbench-out"
+    arch: str | None = None
+    download: bool = False
+    cache_dir: str | None = None
+    progress: bool = True
+    skip_autoattack: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.suite not in SUITES:
+            raise ValueError(f"unknown suite {self.suite!r}; choose one of {', '.join(SUITES)}")
+        if self.n_examples is not None and self.n_examples < 1:
+            raise ValueError(f"--n-examples must be positive, got {self.n_examples}")
+        if not 0.0 < self.eps <= 1.0:
+            raise ValueError(f"eps must lie in (0, 1], got {self.eps}")
+
+
+def _load_data(cfg: EvalConfig, info: CheckpointInfo) -> TensorData:
+    name = cfg.dataset or (info.dataset if info.dataset in ("cifar10", "cifar100", "svhn") else "cifar10")
+    data = load_dataset(name, cfg.data_root, cfg.split, download=cfg.download, cache_dir=cfg.cache_dir)
+    if data.num_classes != info.num_classes:
+        raise DataError(f"the model predicts {info.num_classes} classes but {name} has {data.num_classes}: "
+                        "evaluate it on the dataset it was trained for")
+    return subset(data, cfg.n_examples, cfg.seed)
+
+
+def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "advbench_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "device": str(device),
+        "eps": cfg.eps,
+        "model": model_meta,
+        "data": {"dataset": data.name, "split": cfg.split, "n_examples": len(data), "seed": cfg.seed,
+                 "classes": data.classes},
+    }
+
+
+def evaluate(model_path: str | Path, cfg: EvalConfig) -> dict[str, Any]:
+    """Evaluate the checkpoint at ``model_path``; writes results.json, report.md and plots into ``cfg.out``."""
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model, info = load_checkpoint(model_path, arch=cfg.arch, device=device)
+    data = _load_data(cfg, info)
+    x, y = data.x, data.y
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = model_size(model, (1, *x.shape[1:]))
+    meta = {"path": str(model_path), "name": Path(model_path).stem, "arch": info.arch, "arch_kwargs": info.arch_kwargs,
+            "trained_on": info.dataset, "provenance": info.provenance, "size": size}
+    results = _header(cfg, device, data, meta)
+    suites = ["whitebox", "sweep", "confusion"] if cfg.suite == "all" else [cfg.suite]
+    common = {"seed": cfg.seed, "batch_size": cfg.batch_size}
+    log_file = out / "autoattack.log"
+    results["suites"] = []
+    for suite in suites:
+        if suite == "whitebox":
+            r = run_whitebox(model, x, y, eps=cfg.eps, step=cfg.step, autoattack=not cfg.skip_autoattack,
+                             log_file=log_file, progress=cfg.progress, **common)
+        elif suite == "sweep":
+            r = run_sweep(model, x, y, progress=cfg.progress, **common)
+        elif suite == "autoattack":
+            r = run_autoattack_suite(model, x, y, eps=cfg.eps, log_file=log_file, **common)
+        else:
+            r = run_confusion(model, x, y, data.num_classes, eps=cfg.eps, step=cfg.step, progress=cfg.progress,
+                              **common)
+        results["suites"].append(r)
+    accuracies = {k: v for s in results["suites"] for k, v in s.get("accuracy", {}).items()}
+    results["robustbench"] = {"threat_model": "Linf", "eps": cfg.eps, "n_examples": len(data),
+                              "clean_acc": accuracies.get("clean"), "autoattack_acc": accuracies.get("autoattack")}
+    write_outputs(results, out)
+    return results
+
+
+def evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig) -> dict[str, Any]:
+    """Source-by-target transfer matrix (PGD-20) over ``model_paths``; writes outputs into ``cfg.out``."""
+    if len(model_paths) < 2:
+        raise ValueError("transfer needs at least two models")
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    loaded = [load_checkpoint(p, arch=cfg.arch, device=device) for p in model_paths]
+    names = []
+    for p in model_paths:
+        stem = Path(p).stem
+        names.append(stem if stem not in names else f"{stem}-{len(names)}")
+    data = _load_data(cfg, loaded[0][1])
+    for (_, info), p in zip(loaded, model_paths, strict=True):
+        if info.num_classes != data.num_classes:
+            raise DataError(f"{p} predicts {info.num_classes} classes but the data has {data.num_classes}")
+    models = {n: m for n, (m, _) in zip(names, loaded, strict=True)}
+    meta = {"path": ", ".join(map(str, model_paths)), "name": "transfer", "arch": ", ".join(i.arch for _, i in loaded)}
+    results = _header(cfg, device, data, meta)
+    results["suites"] = [run_transfer(models, data.x, data.y, eps=cfg.eps, step=cfg.step, seed=cfg.seed,
+                                      batch_size=cfg.batch_size, progress=cfg.progress)]
+    results["robustbench"] = None
+    write_outputs(results, Path(cfg.out))
+    return results

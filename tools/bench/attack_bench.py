@@ -1,0 +1,100 @@
+"""PGD-20 throughput of advbench against torchattacks.PGD on the same model, batch and seed.
+
+Models: the CIFAR-10 ResNet-18 that ``pyautoattack`` ships (undefended), and a
+small CNN adversarially trained here for a few epochs (FGSM with random start)
+so that a real fraction of samples survives the attack.  Data: the CIFAR-10
+JPEG test split from ../shared/data.  Both attacks: eps 8/255, step 2/255, 20
+steps, random start.  advbench drops samples from the batch once they are
+misclassified (their adversarial example is kept), which is where its speed
+comes from; robust accuracy is printed beside throughput so the comparison is
+at equal strength.
+
+Usage: python tools/bench/attack_bench.py [--preset cpu|smoke] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+import torchattacks
+from advbench import PGD, Classifier, ThreatModel, build_model, load_checkpoint, load_dataset, predict, subset
+from torch import nn
+
+PRESETS = {"cpu": {"n": 512, "batch": 128, "train": 5000, "epochs": 3}, "smoke": {"n": 64, "batch": 32, "train": 500,
+                                                                                "epochs": 1}}
+ARCHIVE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+
+
+def _train_robust_cnn(train, epochs: int, seed: int) -> Classifier:
+    torch.manual_seed(seed)
+    model = Classifier(build_model("small_cnn", width=32), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    eps = 8 / 255
+    for _ in range(epochs):
+        model.train()
+        for i in range(0, len(train), 128):
+            x, y = train.x[i : i + 128], train.y[i : i + 128]
+            delta = ((2 * torch.rand_like(x) - 1) * eps).requires_grad_(True)
+            (g,) = torch.autograd.grad(nn.functional.cross_entropy(model(x + delta), y), delta)
+            x_adv = (x + (delta.detach() + 10 / 255 * g.sign()).clamp(-eps, eps)).clamp(0, 1)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x_adv), y).backward()
+            opt.step()
+    return model.eval()
+
+
+def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, seed: int
+         ) -> tuple[float, float, float, float]:
+    threat = ThreatModel(eps=8 / 255, step=2 / 255, steps=20)
+    ours = PGD(threat, seed=seed)
+    theirs = torchattacks.PGD(model, eps=threat.eps, alpha=threat.step, steps=threat.steps, random_start=True)
+    t0 = time.perf_counter()
+    robust_ours = sum(int(ours.perturb(model, x[i : i + batch], y[i : i + batch]).robust.sum())
+                      for i in range(0, len(y), batch))
+    t_ours = time.perf_counter() - t0
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    robust_theirs = 0
+    for i in range(0, len(y), batch):
+        adv = theirs(x[i : i + batch], y[i : i + batch])
+        robust_theirs += int((predict(model, adv) == y[i : i + batch]).sum())
+    t_theirs = time.perf_counter() - t0
+    n = len(y)
+    return n / t_theirs, n / t_ours, 100 * robust_theirs / n, 100 * robust_ours / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--archive", type=Path, default=ARCHIVE)
+    args = parser.parse_args()
+    p = PRESETS[args.preset]
+    test = subset(load_dataset("archive", args.archive, "test"), p["n"], seed=args.seed)
+    train = subset(load_dataset("archive", args.archive, "train"), p["train"], seed=args.seed, balanced=True)
+    resnet, _ = load_checkpoint(str(importlib.resources.files("pyautoattack") / "examples" / "model_test.pt"),
+                                arch="resnet18")
+    models = {"ResNet-18 (pyautoattack example, undefended)": resnet,
+              f"SmallCNN, FGSM-RS trained {p['epochs']} epochs": _train_robust_cnn(train, p["epochs"], args.seed)}
+    print(f"# attack_bench ({platform.machine()}, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"torchattacks {torchattacks.__version__})\n")
+    print(f"PGD-20, eps 8/255, step 2/255, random start; {p['n']} CIFAR-10 test images (JPEG copy), "
+          f"batch {p['batch']}\n")
+    print("| model | torchattacks img/s | advbench img/s | ratio | robust acc torchattacks | robust acc advbench |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, model in models.items():
+        model.eval()
+        ta, ab, acc_ta, acc_ab = _run(model, test.x, test.y, p["batch"], args.seed)
+        print(f"| {name} | {ta:.1f} | {ab:.1f} | {ab / ta:.2f}x | {acc_ta:.2f}% | {acc_ab:.2f}% |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory (max RSS) {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

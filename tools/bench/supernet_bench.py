@@ -1,0 +1,179 @@
+"""Throughput of the dual-branch supernet: training steps and coalition evaluation.
+
+1. Training step (forward, backward, SGD step on the weights, batch 32, 32x32
+   inputs) of ``rdnas_space.Supernet`` in channels_last memory format against a
+   straightforward reference written here: a DARTS-style loop over every
+   operation of every edge (``sum(w * op(x))``, the ``none`` op included, each op
+   applying its own ReLU), contiguous memory, same cells and fusion.
+2. Coalition evaluation: k random coalitions of one branch scored on a
+   validation batch, by ``Supernet.forward_coalitions`` (one pass; work that does
+   not depend on the coalition is shared) and by naive stacking (the batch
+   repeated k times with per-sample masks), against k separate masked passes.
+
+Both are timed in the same process; ratios > 1 mean rdnas-space is faster.
+Usage: python tools/bench/supernet_bench.py [--preset cpu|smoke] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+from collections.abc import Callable
+
+import torch
+from rdnas_space import DARTS_PRIMITIVES, Fusion, Normalize, Supernet, SupernetBase, SupernetConfig, build_op
+from rdnas_space.cells import edge_endpoints
+from rdnas_space.ops import FactorizedReduce, ReLUConvBN
+from torch import nn
+
+PRESETS = {
+    "cpu": {"sizes": [(8, 5), (16, 5)], "batch": 32, "steps": 3, "k": 8, "val_batch": 32},
+    "smoke": {"sizes": [(4, 3)], "batch": 8, "steps": 2, "k": 4, "val_batch": 8},
+}
+
+
+class _RefMixedOp(nn.Module):
+    def __init__(self, c: int, stride: int) -> None:
+        super().__init__()
+        self.ops = nn.ModuleList(build_op("darts", n, c, c, stride, affine=False) for n in DARTS_PRIMITIVES)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return sum(w * op(x) for w, op in zip(weights, self.ops, strict=True))
+
+
+class _RefCell(nn.Module):
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool) -> None:
+        super().__init__()
+        self.reduction = reduction
+        self.pre0 = FactorizedReduce(c_pp, c, False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, False)
+        self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0, False)
+        self.edges = nn.ModuleList(_RefMixedOp(c, 2 if reduction and s < 2 else 1) for s, _ in edge_endpoints())
+        self.out_channels = 4 * c
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        offset = 0
+        for _ in range(4):
+            states.append(sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states)))
+            offset += len(states) - 1
+        return torch.cat(states[-4:], dim=1)
+
+
+class _RefDualCell(nn.Module):
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction_prev: bool) -> None:
+        super().__init__()
+        self.normal = _RefCell(c_pp, c_p, c, False, reduction_prev)
+        self.robust = _RefCell(c_pp, c_p, c, False, reduction_prev)
+        self.out_channels = self.normal.out_channels
+        self.fusion = Fusion("eca", self.out_channels)
+
+    def forward(self, s0, s1, w_normal, w_robust):
+        return self.fusion(self.normal(s0, s1, w_normal), self.robust(s0, s1, w_robust))
+
+
+class _RefSupernet(nn.Module):
+    """The reference: same architecture as rdnas_space.Supernet, written the plain DARTS way."""
+
+    def __init__(self, c: int, n_cells: int) -> None:
+        super().__init__()
+        self.normalize = Normalize((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
+        self.stem = nn.Sequential(nn.Conv2d(3, 3 * c, 3, padding=1, bias=False), nn.BatchNorm2d(3 * c))
+        c_pp, c_p, c_curr = 3 * c, 3 * c, c
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(n_cells):
+            reduction = i in (n_cells // 3, 2 * n_cells // 3)
+            if reduction:
+                c_curr *= 2
+                cell: nn.Module = _RefCell(c_pp, c_p, c_curr, True, reduction_prev)
+            else:
+                cell = _RefDualCell(c_pp, c_p, c_curr, reduction_prev)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_pp, c_p = c_p, cell.out_channels
+        self.classifier = nn.Linear(c_p, 10)
+        self.alphas = nn.ParameterList(nn.Parameter(1e-3 * torch.randn(14, 8)) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wn, wr, wred = (torch.softmax(a, -1) for a in self.alphas)
+        s0 = s1 = self.stem(self.normalize(x))
+        for cell in self.cells:
+            out = cell(s0, s1, wred) if isinstance(cell, _RefCell) else cell(s0, s1, wn, wr)
+            s0, s1 = s1, out
+        return self.classifier(s1.mean(dim=(2, 3)))
+
+
+_naive = SupernetBase.forward_coalitions  # stacking the batch k times, no sharing
+
+
+def _time(fn: Callable[[], None], repeats: int) -> float:
+    fn()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def _train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    p = PRESETS[args.preset]
+    torch.manual_seed(args.seed)
+    threads = torch.get_num_threads()
+    print(f"# supernet_bench ({platform.machine()}, CPU, {threads} threads, torch {torch.__version__})\n")
+    print(f"## Training step, batch {p['batch']}, 32x32 (images/s)\n")
+    print("| C | cells | reference (DARTS loop, contiguous) | rdnas-space, contiguous | rdnas-space, channels_last "
+          "| ratio |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for c, n_cells in p["sizes"]:
+        x = torch.rand(p["batch"], 3, 32, 32)
+        y = torch.randint(0, 10, (p["batch"],))
+        ref = _RefSupernet(c, n_cells).train()
+        t_ref = _time(_train_step_fn(ref, x, y), p["steps"])
+        ours = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train()
+        t_contig = _time(_train_step_fn(ours, x, y), p["steps"])
+        ours = ours.to(memory_format=torch.channels_last)
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        t_ours = _time(_train_step_fn(ours, x_cl, y), p["steps"])
+        b = p["batch"]
+        print(f"| {c} | {n_cells} | {b / t_ref:.1f} | {b / t_contig:.1f} | {b / t_ours:.1f} | {t_ref / t_ours:.2f}x |")
+
+    k, vb = p["k"], p["val_batch"]
+    print(f"\n## Coalition evaluation: {k} coalitions on {vb} images, channels_last (coalitions/s)\n")
+    print("| C | cells | branch | k separate passes | naive stacking | forward_coalitions | ratio to separate |")
+    print("|---:|---:|---|---:|---:|---:|---:|")
+    for c, n_cells in p["sizes"]:
+        net = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).eval().to(memory_format=torch.channels_last)
+        xv = torch.rand(vb, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+        gen = torch.Generator().manual_seed(args.seed)
+        sizes = torch.randint(0, net.n_players + 1, (k,), generator=gen)
+        order = torch.stack([torch.randperm(net.n_players, generator=gen) for _ in range(k)])
+        coalitions = (torch.argsort(order, dim=1) < sizes[:, None]).reshape(k, *net.alpha_shape)
+        for branch in ("normal", "reduce"):
+            with torch.no_grad():
+                t_sep = _time(lambda b=branch, n=net, x=xv, cs=coalitions: [n(x, {b: c}) for c in cs], 2)
+                t_naive = _time(lambda b=branch, n=net, x=xv, cs=coalitions: _naive(n, x, b, cs), 2)
+                t_grouped = _time(lambda b=branch, n=net, x=xv, cs=coalitions: n.forward_coalitions(x, b, cs), 2)
+            print(f"| {c} | {n_cells} | {branch} | {k / t_sep:.2f} | {k / t_naive:.2f} | {k / t_grouped:.2f} "
+                  f"| {t_sep / t_grouped:.2f}x |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory (max RSS) {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
