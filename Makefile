@@ -24,7 +24,7 @@ test: setup
 	$(PY) -m pytest
 
 run: setup
-	$(PY) -m rose_estimator.demo
+	$(VENV)/bin/rdnas-search run --out runs/search-$$(date +%Y%m%d-%H%M%S)
 
 lint: setup
 	$(PY) -m ruff check packages tools tests conftest.py
@@ -33,6 +33,7 @@ bench: setup
 	$(PY) tools/bench/rose_bench.py
 	$(PY) tools/bench/supernet_bench.py
 	$(PY) tools/bench/attack_bench.py
+	$(PY) tools/bench/search_bench.py
 
 clean:
 	rm -rf $(VENV)

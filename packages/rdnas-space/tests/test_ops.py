@@ -106,3 +106,18 @@ def test_nb201_cells() -> None:
     assert alpha.grad.abs().sum() > 0
     derived = NB201Cell(8, (3, 3, 1, 0, 4, 2))
     assert derived(torch.randn(2, 8, 8, 8)).shape == (2, 8, 8, 8)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [(8, 8), (7, 9), (1, 1)])
+def test_fast_pools_equal_torch_pools(stride: int, size: tuple[int, int]) -> None:
+    from rdnas_space.ops import avg_pool_3x3, max_pool_3x3
+
+    x = torch.randn(2, 3, *size, requires_grad=True)
+    fast_max, ref_max = max_pool_3x3(x, stride), torch.nn.functional.max_pool2d(x, 3, stride, 1)
+    torch.testing.assert_close(fast_max, ref_max)
+    fast_avg = avg_pool_3x3(x, stride)
+    torch.testing.assert_close(fast_avg, torch.nn.functional.avg_pool2d(x, 3, stride, 1, count_include_pad=False))
+    (g_fast,) = torch.autograd.grad(fast_avg.sum(), x)
+    (g_ref,) = torch.autograd.grad(torch.nn.functional.avg_pool2d(x, 3, stride, 1, count_include_pad=False).sum(), x)
+    torch.testing.assert_close(g_fast, g_ref)

@@ -21,7 +21,7 @@ import pickle
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ class CheckpointInfo:
 def save_checkpoint(path: str | os.PathLike[str], net: nn.Module, info: CheckpointInfo) -> Path:
     """Write ``net``'s weights (a bare network or a :class:`Classifier`) with ``info``, atomically."""
     bare = net.net if isinstance(net, Classifier) else net
-    provenance = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    provenance = {"created": datetime.now(UTC).isoformat(timespec="seconds"),
                   "torch": str(torch.__version__), **{k: str(v) for k, v in info.provenance.items()}}
     payload = {
         "format": FORMAT,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def _load_data(cfg: EvalConfig, info: CheckpointInfo) -> TensorData:
 def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta: dict[str, Any]) -> dict[str, Any]:
     return {
         "advbench_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
         "device": str(device),
         "eps": cfg.eps,

@@ -1,0 +1,283 @@
+"""Presets of the search and of final training as dataclasses, with overrides from files and the command line.
+
+``paper`` reproduces every setting of the paper's Section 4.2 and Appendix A.3;
+``cpu`` (the default) keeps the algorithm and scales its sizes so a run fits in
+about 15 minutes on 2 CPU cores; ``smoke`` finishes in well under a minute for
+tests.  What ``cpu`` scales, and why, is documented next to each value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["SearchConfig", "TrainConfig", "SEARCH_PRESETS", "TRAIN_PRESETS", "search_preset", "train_preset",
+           "apply_overrides", "load_overrides", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """An unknown preset, option or value."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every setting of a search run (Algorithm 1)."""
+
+    preset: str = "cpu"
+    seed: int = 0
+    device: str = "auto"
+    # data (Section 4.2: 1,000 train + 500 validation images, class-balanced, from the CIFAR-10 train set)
+    dataset: str = "embedded"
+    data_root: str | None = None
+    n_train: int = 1000
+    n_val: int = 500
+    # search space
+    space: str = "dual"  # dual | single (Table 4)
+    fusion: str = "eca"  # eca | none | cbam | ecam (Tables 4, 8)
+    channels: int = 32
+    n_cells: int = 12  # positions including the two reduction cells: 10 dual-branch + 2 reduction
+    # weight training
+    epochs: int = 50
+    warmup_epochs: int = 15
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    # adversarial training inside the search (eq. 5, eq. 12)
+    adversarial: bool = True
+    lam: float = 0.5
+    eps: float = 8 / 255
+    attack_step: float = 2 / 255
+    attack_steps: int = 7
+    # scoring
+    scorer: str = "rose"  # rose | mc | darts
+    n_permutations: int = 10
+    n_groups: int = 5
+    antithetic: bool = True
+    beta: float = 0.3
+    l1: float = 1.2
+    l2: float = 2.0
+    metric_weights: tuple[float, float] = (0.5, 0.5)
+    value_metric: str = "accuracy"  # accuracy | neg_ce
+    n_score: int = 100  # validation images per scoring round
+    coalition_batch: int = 8  # coalitions per forward pass
+    truncation_tol: float | None = None
+    # architecture update
+    update: str = "shift"  # shift (additive + per-edge shift) | adam (eq. 13)
+    eta: float = 0.5
+    arch_lr: float = 3e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    channels_last: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        choices = {"space": ("dual", "single"), "fusion": ("eca", "none", "cbam", "ecam"),
+                   "scorer": ("rose", "mc", "darts"), "update": ("shift", "adam"),
+                   "value_metric": ("accuracy", "neg_ce"),
+                   "dataset": ("embedded", "cifar10", "cifar100", "svhn", "imagefolder", "archive")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        _check_common(self)
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise ConfigError(f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}")
+        if not 0.0 <= self.beta <= 1.0:
+            raise ConfigError(f"beta must lie in [0, 1], got {self.beta}")
+        if self.l1 < 0 or self.l2 < 0:
+            raise ConfigError(f"l1 and l2 must be non-negative, got {self.l1}, {self.l2}")
+        if not 0.0 <= self.lam <= 1.0:
+            raise ConfigError(f"lam must lie in [0, 1], got {self.lam}")
+        units = self.n_permutations // 2 if self.antithetic else self.n_permutations
+        if self.scorer != "darts" and units < self.n_groups:
+            raise ConfigError(f"n_permutations={self.n_permutations} gives {units} sampling units, fewer than "
+                              f"n_groups={self.n_groups}")
+        if self.antithetic and self.n_permutations % 2:
+            raise ConfigError("antithetic sampling needs an even n_permutations")
+        for name in ("n_train", "n_val", "n_score", "coalition_batch", "n_permutations", "n_groups", "channels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.n_score > self.n_val:
+            raise ConfigError(f"n_score ({self.n_score}) cannot exceed n_val ({self.n_val})")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Final adversarial training of a derived network (AdvRush protocol, Section 4.2)."""
+
+    preset: str = "cpu"
+    seed: int = 0
+    device: str = "auto"
+    dataset: str = "archive"
+    data_root: str | None = None
+    n_train: int | None = None  # None: the whole training split
+    n_test: int = 1000
+    # network
+    channels: int = 32
+    n_cells: int = 12
+    fusion: str = "eca"
+    baseline_channels: int = 36  # single-cell genotypes (DARTS-V2, P-DARTS, AdvRush): their published size
+    baseline_n_cells: int = 20
+    auxiliary: bool = False
+    auxiliary_weight: float = 0.4
+    drop_path_prob: float = 0.0
+    # optimisation
+    epochs: int = 120
+    batch_size: int = 32
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: tuple[int, ...] = (90, 104)
+    gamma: float = 0.1
+    grad_clip: float = 5.0
+    # adversarial training
+    eps: float = 8 / 255
+    attack_step: float = 0.01
+    attack_steps: int = 7
+    # evaluation after training (advbench whitebox suite)
+    eval_autoattack: bool = True
+    channels_last: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("eca", "none", "cbam", "ecam"):
+            raise ConfigError(f"fusion must be one of eca, none, cbam, ecam; got {self.fusion!r}")
+        if self.dataset not in ("cifar10", "cifar100", "svhn", "imagefolder", "archive"):
+            raise ConfigError(f"dataset must be one of cifar10, cifar100, svhn, imagefolder, archive; "
+                              f"got {self.dataset!r}")
+        _check_common(self)
+
+
+def _check_common(cfg: SearchConfig | TrainConfig) -> None:
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ConfigError(f"epochs and batch_size must be positive, got {cfg.epochs}, {cfg.batch_size}")
+    if not 0.0 <= cfg.eps <= 1.0:
+        raise ConfigError(f"eps must lie in [0, 1], got {cfg.eps}")
+    if cfg.n_cells < 3:
+        raise ConfigError(f"n_cells must be at least 3, got {cfg.n_cells}")
+
+
+SEARCH_PRESETS: dict[str, SearchConfig] = {
+    "paper": SearchConfig(preset="paper"),
+    # cpu: same algorithm, sizes scaled for 2 CPU cores and ~15 minutes (see the package README for the why):
+    # a smaller supernet, a shorter attack, fewer epochs and a smaller scoring round.
+    "cpu": SearchConfig(preset="cpu", channels=4, n_cells=5, epochs=3, warmup_epochs=1, batch_size=50,
+                        attack_steps=1, attack_step=10 / 255, n_permutations=4, n_groups=2, n_score=16,
+                        coalition_batch=8),
+    "smoke": SearchConfig(preset="smoke", n_train=40, n_val=20, channels=2, n_cells=3, epochs=2, warmup_epochs=1,
+                          batch_size=20, attack_steps=1, attack_step=8 / 255, n_permutations=2, n_groups=1,
+                          n_score=8, coalition_batch=16, progress=False),
+}
+
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    "paper": TrainConfig(preset="paper"),
+    # cpu: 2,000 training images, 16 channels and 8 positions, 10 epochs with the decay points at the paper's
+    # 75% and 87% of training, PGD-3 (step eps/3) - a few minutes on 2 cores; evaluation on 200 test images.
+    "cpu": TrainConfig(preset="cpu", n_train=2000, n_test=200, channels=16, n_cells=8, baseline_channels=16,
+                       baseline_n_cells=14, epochs=10, batch_size=64,
+                       milestones=(8, 9), attack_steps=3, attack_step=8 / 255 / 3, eval_autoattack=False),
+    "smoke": TrainConfig(preset="smoke", n_train=64, n_test=32, channels=4, n_cells=3, baseline_channels=4,
+                         baseline_n_cells=3, epochs=1, batch_size=32,
+                         milestones=(1,), attack_steps=1, attack_step=8 / 255, eval_autoattack=False,
+                         progress=False),
+}
+
+C = TypeVar("C", SearchConfig, TrainConfig)
+
+
+def search_preset(name: str) -> SearchConfig:
+    if name not in SEARCH_PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(SEARCH_PRESETS)}")
+    return SEARCH_PRESETS[name]
+
+
+def train_preset(name: str) -> TrainConfig:
+    if name not in TRAIN_PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(TRAIN_PRESETS)}")
+    return TRAIN_PRESETS[name]
+
+
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    kind = str(f.type)
+    if isinstance(value, str) and not kind.startswith("str"):
+        text = value.strip()
+        if text.lower() in ("none", "null"):
+            return None
+        if kind.startswith("bool"):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{f.name} must be true or false, got {value!r}")
+        if "/" in text and ("float" in kind):
+            num, _, den = text.partition("/")
+            return float(num) / float(den)
+        try:
+            value = json.loads(text if not text.startswith("(") else "[" + text[1:-1] + "]")
+        except json.JSONDecodeError:
+            raise ConfigError(f"bad value for {f.name}: {value!r}") from None
+    if kind.startswith("tuple") and isinstance(value, list):
+        return tuple(value)
+    if "float" in kind and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def apply_overrides(cfg: C, overrides: dict[str, Any]) -> C:
+    """A copy of ``cfg`` with ``overrides`` (names as in the dataclass; strings are parsed)."""
+    known = {f.name: f for f in fields(cfg)}
+    changes = {}
+    for key, value in overrides.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"unknown option {key!r}; known: {', '.join(sorted(known))}")
+        try:
+            changes[name] = _coerce(known[name], value)
+        except (ValueError, ZeroDivisionError):
+            raise ConfigError(f"bad value for {key}: {value!r}") from None
+    try:
+        return replace(cfg, **changes)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def load_overrides(path: str | Path) -> dict[str, Any]:
+    """Read overrides from a TOML or YAML file (a flat table of option = value)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"config file {p} must end in .toml, .yaml or .yml")
+    except ConfigError:
+        raise
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError
+        raise ConfigError(f"cannot parse {p}: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p} must hold a table of option = value")
+    return data
+
+
+def to_dict(cfg: SearchConfig | TrainConfig) -> dict[str, Any]:
+    """JSON-ready settings."""
+    return asdict(cfg)
+
+
+def from_dict(kind: type[C], data: dict[str, Any]) -> C:
+    """Rebuild a config saved with :func:`to_dict` (tuples restored)."""
+    names = {f.name: f for f in fields(kind)}
+    return kind(**{k: _coerce(names[k], v) for k, v in data.items() if k in names})
+

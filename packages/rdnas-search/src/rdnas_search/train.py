@@ -1,0 +1,241 @@
+"""Final adversarial training of a derived network (AdvRush protocol, Section 4.2), then advbench's white-box suite.
+
+The same function trains RDNAS genotypes (dual-branch networks), the published
+single-cell genotypes (``darts_v2``, ``pdarts``, ``advrush``) and advbench's
+hand-crafted models (``resnet18``, ...), so every comparison uses one protocol:
+Madry-style training on PGD-k examples (cross-entropy on the adversarial batch
+only), random-crop and flip augmentation, SGD with momentum, and step decay.
+Every epoch ends with an atomic checkpoint; ``resume=True`` continues from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from advbench import (
+    CheckpointInfo,
+    Classifier,
+    TensorData,
+    ThreatModel,
+    build_model,
+    list_models,
+    load_dataset,
+    pgd_train,
+    resolve_device,
+    save_checkpoint,
+    subset,
+)
+from advbench.report import atomic_write_text
+from advbench.suites import run_whitebox
+from rdnas_space import PUBLISHED_GENOTYPES, Genotype
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import TrainConfig, from_dict, to_dict
+from .search import RunDirError, _seed_for, atomic_torch_save
+
+__all__ = ["run_train", "TrainOutcome", "resolve_model_spec", "default_archive"]
+
+CHECKPOINT = "train_checkpoint.pt"
+CKPT_FORMAT = "rdnas-train-checkpoint/1"
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    epochs_done: int
+    finished: bool
+    model_path: Path | None
+    whitebox: dict[str, Any] | None
+
+
+def default_archive() -> str | None:
+    """The shared CIFAR-10 JPEG archive (``shared/data`` beside a parent folder), if present."""
+    for parent in [Path.cwd(), *Path.cwd().parents, *Path(__file__).resolve().parents]:
+        candidate = parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+        if candidate.is_file():
+            return str(candidate)
+    return None
+
+
+def resolve_model_spec(spec: str, cfg: TrainConfig, n_classes: int) -> tuple[str, dict[str, Any], str]:
+    """(advbench arch name, builder arguments, description) for a genotype file, published name or arch."""
+    if spec in PUBLISHED_GENOTYPES:
+        g = PUBLISHED_GENOTYPES[spec]
+        kwargs = {"num_classes": n_classes, "genotype": g.to_dict(), "channels": cfg.baseline_channels,
+                  "n_cells": cfg.baseline_n_cells, "dual": False, "auxiliary": cfg.auxiliary}
+        return "rdnas_genotype", kwargs, f"published genotype {spec}"
+    path = Path(spec)
+    if path.suffix == ".json" or path.exists():
+        g = Genotype.from_json(path)
+        dual = g.is_dual
+        kwargs = {"num_classes": n_classes, "genotype": g.to_dict(),
+                  "channels": cfg.channels if dual else cfg.baseline_channels,
+                  "n_cells": cfg.n_cells if dual else cfg.baseline_n_cells, "dual": dual,
+                  "fusion": cfg.fusion, "auxiliary": cfg.auxiliary}
+        return "rdnas_genotype", kwargs, f"genotype {path}"
+    if spec in list_models():
+        return spec, {"num_classes": n_classes}, f"advbench model {spec}"
+    raise ValueError(f"{spec!r} is not a genotype file, a published genotype ({', '.join(PUBLISHED_GENOTYPES)}) "
+                     f"or an advbench architecture ({', '.join(list_models())})")
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop with 4-pixel zero padding and random horizontal flip (standard CIFAR augmentation)."""
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (n,), generator=gen)
+    dx = torch.randint(0, 9, (n,), generator=gen)
+    out = _crop(padded, dy, dx, h, w)
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def _crop(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    return torch.stack([padded[i, :, int(dy[i]) : int(dy[i]) + h, int(dx[i]) : int(dx[i]) + w]
+                        for i in range(padded.shape[0])])
+
+
+def _data(cfg: TrainConfig) -> tuple[TensorData, TensorData]:
+    root = cfg.data_root or (default_archive() if cfg.dataset == "archive" else None)
+    train = load_dataset(cfg.dataset, root, "train")
+    test = load_dataset(cfg.dataset, root, "test")
+    return subset(train, cfg.n_train, cfg.seed, balanced=True), subset(test, cfg.n_test, cfg.seed)
+
+
+def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
+              stop_after: int | None = None) -> TrainOutcome:
+    """Adversarially train ``spec`` from scratch in ``run_dir``, write an advbench checkpoint, evaluate it."""
+    run = Path(run_dir)
+    if resume:
+        meta_path = run / "train_config.json"
+        if not meta_path.is_file() or not (run / CHECKPOINT).is_file():
+            raise RunDirError(f"{run} is not a training run directory (no train_config.json / {CHECKPOINT})")
+        meta = json.loads(meta_path.read_text())
+        cfg, spec = from_dict(TrainConfig, meta["config"]), meta["spec"]
+        state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
+        if state.get("format") != CKPT_FORMAT:
+            raise RunDirError(f"{run / CHECKPOINT} is not a training checkpoint")
+        if int(state["epoch"]) >= cfg.epochs and (run / "model.pt").is_file():
+            raise RunDirError(f"{run} is a finished training run; nothing to resume")
+    else:
+        if (run / CHECKPOINT).exists():
+            raise RunDirError(f"{run} already holds a training run; use --resume {run} or another --out")
+        state = None
+    device = resolve_device(cfg.device)
+    train, test = _data(cfg)
+    arch, kwargs, description = resolve_model_spec(spec, cfg, train.num_classes)
+    if not resume:
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run / "train_config.json", json.dumps({"spec": spec, "config": to_dict(cfg)}, indent=2))
+    torch.manual_seed(cfg.seed)
+    mean = tuple(train.x.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(train.x.std(dim=(0, 2, 3)).tolist())
+    model = Classifier(build_model(arch, **kwargs), mean, std).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    threat = ThreatModel(eps=cfg.eps, step=cfg.attack_step, steps=cfg.attack_steps)
+    history: list[dict[str, Any]] = []
+    epoch0 = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        history, epoch0 = list(state["history"]), int(state["epoch"])
+    last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    bar = tqdm(total=cfg.epochs, initial=epoch0, desc="train", unit="epoch", disable=not cfg.progress)
+    net = model.net
+    try:
+        for epoch in range(epoch0, last):
+            gen = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch, "final-train"))
+            attack_gen = torch.Generator(device=device).manual_seed(_seed_for(cfg.seed, epoch, "final-attack"))
+            if hasattr(net, "drop_path_prob"):
+                net.drop_path_prob = cfg.drop_path_prob * epoch / cfg.epochs
+            model.train()
+            order = torch.randperm(len(train), generator=gen)
+            t0, loss_sum, correct, n = time.perf_counter(), 0.0, 0, 0
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                x = _augment(train.x[idx], gen).to(device)
+                if cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                y = train.y[idx].to(device)
+                x_adv = pgd_train(_MainHead(model), x, y, threat, attack_gen)
+                out = model(x_adv)
+                logits, aux = out if isinstance(out, tuple) else (out, None)
+                loss = nn.functional.cross_entropy(logits, y)
+                if aux is not None:
+                    loss = loss + cfg.auxiliary_weight * nn.functional.cross_entropy(aux, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                loss_sum += float(loss.detach()) * len(idx)
+                correct += int((logits.argmax(1) == y).sum())
+                n += len(idx)
+            sched.step()
+            history.append({"epoch": epoch + 1, "loss": loss_sum / n, "train_adv_acc": 100 * correct / n,
+                            "lr": opt.param_groups[0]["lr"], "time_s": time.perf_counter() - t0})
+            atomic_torch_save({"format": CKPT_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
+                               "opt": opt.state_dict(), "sched": sched.state_dict(), "history": history,
+                               "rng": {"torch": torch.get_rng_state()}}, run / CHECKPOINT)
+            atomic_write_text(run / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            bar.update(1)
+    finally:
+        bar.close()
+    done = len(history)
+    if done < cfg.epochs:
+        return TrainOutcome(run, done, False, None, None)
+    info = CheckpointInfo(arch=arch, arch_kwargs=kwargs, mean=mean, std=std, dataset=cfg.dataset,
+                          classes=train.classes, provenance={"trained_by": "rdnas-search train", "spec": spec,
+                                                             "preset": cfg.preset, "seed": str(cfg.seed)})
+    model_path = save_checkpoint(run / "model.pt", model.net, info)
+    model.eval()
+    wb = run_whitebox(model, test.x, test.y, eps=cfg.eps, step=2 / 255, seed=cfg.seed, batch_size=128,
+                      autoattack=cfg.eval_autoattack, log_file=run / "autoattack.log", progress=cfg.progress)
+    atomic_write_text(run / "whitebox.json", json.dumps(wb, indent=2))
+    atomic_write_text(run / "report.md", _train_report(description, cfg, history, wb, len(test)))
+    return TrainOutcome(run, done, True, model_path, wb)
+
+
+class _MainHead(nn.Module):
+    """The model's main logits only (networks with an auxiliary head return a pair in training mode)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def _train_report(description: str, cfg: TrainConfig, history: list[dict[str, Any]], wb: dict[str, Any],
+                  n_test: int) -> str:
+    acc = wb["accuracy"]
+    labels = {"clean": "Clean", "fgsm": "FGSM", "pgd20": "PGD-20", "pgd100": "PGD-100", "apgd_ce": "APGD-CE",
+              "autoattack": "AutoAttack"}
+    keys = [k for k in labels if k in acc]
+    lines = [f"# Adversarial training: {description}", "",
+             f"Preset `{cfg.preset}`, seed {cfg.seed}: {cfg.epochs} epochs, PGD-{cfg.attack_steps} "
+             f"(eps {cfg.eps * 255:.3g}/255, step {cfg.attack_step * 255:.3g}/255), lr {cfg.lr} x{cfg.gamma} at "
+             f"{list(cfg.milestones)}, batch {cfg.batch_size}.", "",
+             "| epoch | loss | train adv acc | lr | seconds |", "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['epoch']} | {r['loss']:.3f} | {r['train_adv_acc']:.1f} | {r['lr']:.4g} | {r['time_s']:.0f} |"
+              for r in history]
+    lines += ["", f"## White-box evaluation ({n_test} test images, eps {cfg.eps * 255:.3g}/255)", "",
+              "| " + " | ".join(labels[k] for k in keys) + " | params | FLOPs |",
+              "|" + "---:|" * (len(keys) + 2),
+              "| " + " | ".join(f"{acc[k]:.2f}" for k in keys) + f" | {wb['size']['params'] / 1e6:.2f}M | "
+              f"{wb['size']['flops'] / 1e6:.1f}M |", ""]
+    lines += [f"- sanity {'ok' if c['passed'] else '**FAILED**'}: {c['name']} ({c['detail']})" for c in wb["sanity"]]
+    return "\n".join(lines) + "\n"

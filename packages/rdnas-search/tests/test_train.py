@@ -1,0 +1,52 @@
+"""Final training: a smoke run writes a checkpoint that advbench eval loads; resume and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from advbench import load_checkpoint
+from advbench.cli import main as advbench_main
+from rdnas_search import ConfigError, RunDirError, apply_overrides, train_preset
+from rdnas_search.train import resolve_model_spec, run_train
+
+
+@pytest.mark.slow
+def test_smoke_train_checkpoint_loads_in_advbench(tmp_path: Path, cifar_archive: Path) -> None:
+    from rdnas_space import Supernet, SupernetConfig
+
+    genotype = tmp_path / "genotype.json"
+    Supernet(SupernetConfig(channels=2, n_cells=3)).derive().to_json(genotype)
+    cfg = apply_overrides(train_preset("smoke"), {"data_root": str(cifar_archive), "epochs": 2, "milestones": "[1]"})
+    run = tmp_path / "train"
+    partial = run_train(str(genotype), cfg, run, stop_after=1)
+    assert not partial.finished and partial.model_path is None
+    outcome = run_train("", cfg, run, resume=True)
+    assert outcome.finished and outcome.model_path == run / "model.pt"
+    model, info = load_checkpoint(outcome.model_path)
+    assert info.arch == "rdnas_genotype" and info.arch_kwargs["dual"] is True and len(info.classes) == 10
+    history = [json.loads(x) for x in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[1]["lr"] == pytest.approx(0.1 * 0.1)  # decayed at the milestone
+    wb = json.loads((run / "whitebox.json").read_text())
+    assert 0 <= wb["accuracy"]["pgd20"] <= wb["accuracy"]["clean"] <= 100
+    assert "| Clean | FGSM | PGD-20 | PGD-100 |" in (run / "report.md").read_text()
+    out = tmp_path / "eval"
+    rc = advbench_main(["eval", "--model", str(outcome.model_path), "--dataset", "archive", "--data-root",
+                        str(cifar_archive), "--n-examples", "16", "--skip-autoattack", "--out", str(out),
+                        "--no-progress"])
+    assert rc == 0 and (out / "results.json").is_file()
+    with pytest.raises(RunDirError, match="finished training run"):
+        run_train("", cfg, run, resume=True)
+
+
+def test_model_specs() -> None:
+    cfg = train_preset("cpu")
+    arch, kwargs, _ = resolve_model_spec("advrush", cfg, 10)
+    assert arch == "rdnas_genotype" and kwargs["dual"] is False and kwargs["n_cells"] == cfg.baseline_n_cells
+    assert resolve_model_spec("resnet18", cfg, 10)[:2] == ("resnet18", {"num_classes": 10})
+    with pytest.raises(ValueError, match="not a genotype file"):
+        resolve_model_spec("nothing_like_this", cfg, 10)
+    with pytest.raises(ConfigError, match="fusion"):
+        apply_overrides(cfg, {"fusion": "se"})
