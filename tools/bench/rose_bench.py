@@ -98,6 +98,51 @@ def _accuracy_section(budget: int, reps: int, seed: int) -> None:
     print()
 
 
+def _nb201_section(budget: int, reps: int, seed: int) -> None:
+    """Real-data test bed: the NAS-Bench-201 tabular game (30 players, values from the CIFAR-10 column)."""
+    try:
+        from rdnas_search.nb201 import NB201TableGame, open_benchmark
+    except ImportError:
+        print("## NAS-Bench-201 tabular game: skipped (rdnas-search not installed)\n")
+        return
+    bench = open_benchmark()
+    game = NB201TableGame(bench.table)
+    ref_walks = 4000
+    reference = sample_gains(game, ref_walks, rng=seed + 999, antithetic=True).gains.mean(axis=0)[:, 0]
+    print(f"## NAS-Bench-201 tabular game (30 players, CIFAR-10 column): budget {budget} evaluations, {reps} runs\n")
+    print(f"Reference: {ref_walks} antithetic walks ({ref_walks * 29 + 2} evaluations); its derived cell "
+          f"scores {bench.test_accuracy(NB201TableGame.derive(reference)):.2f} (optimum "
+          f"{bench.all_test_accuracies().max():.2f}).\n")
+    print("| method | RMSE vs reference | RMSE / plain | Kendall tau | derived cell accuracy (mean, min) |")
+    print("|---|---:|---:|---:|---:|")
+    walks = (budget - 2) // 29
+    walks -= walks % 2
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for rep in range(reps):
+        g = NB201TableGame(bench.table)
+        plain = sample_gains(g, walks, rng=seed + rep)
+        anti = sample_gains(g, walks, rng=seed + rep, antithetic=True)
+        trunc = sample_gains(g, 10 * walks, rng=seed + rep, truncation_tol=0.05, budget=budget - 2)
+        rose = RoseResult.from_sample(anti, RoseConfig(n_groups=4), g.player_names, g.metric_names)
+        estimates = {
+            "plain MC": (plain.gains.mean(axis=0)[:, 0],) * 2,
+            "antithetic": (anti.gains.mean(axis=0)[:, 0],) * 2,
+            "truncated (tol 0.05)": (trunc.gains.mean(axis=0)[:, 0],) * 2,
+            "ROSE (antithetic, G=4)": (median_of_means(anti.gains, anti.unit_ids, 4)[:, 0], rose.score),
+        }
+        for name, (est, rank) in estimates.items():
+            err = float(np.sqrt(np.mean((est - reference) ** 2)))
+            tau = float(kendalltau(reference, rank).statistic)
+            acc = bench.test_accuracy(NB201TableGame.derive(rank))
+            rows.setdefault(name, []).append((err, tau, acc))
+    base = np.mean([r[0] for r in rows["plain MC"]])
+    for name, vals in rows.items():
+        err, tau = np.mean([v[0] for v in vals]), np.mean([v[1] for v in vals])
+        accs = [v[2] for v in vals]
+        print(f"| {name} | {err:.4f} | {err / base:.2f} | {tau:.3f} | {np.mean(accs):.2f}, {np.min(accs):.2f} |")
+    print()
+
+
 def _speed_section(seed: int) -> None:
     print("## Time to compute the ROSE statistics (S = 1,000, P = 1,000)\n")
     print("| K metrics | seconds (best of 3) | plain mean only | ratio |")
@@ -124,10 +169,12 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=2000)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nb201-budget", type=int, default=600, help="evaluations per run on the NB201 game")
     args = parser.parse_args()
     print(f"# rose_bench ({platform.processor() or platform.machine()}, CPU, numpy {np.__version__})\n")
     t0 = time.perf_counter()
     _accuracy_section(args.budget, args.reps, args.seed)
+    _nb201_section(args.nb201_budget, args.reps, args.seed)
     _speed_section(args.seed)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"total {time.perf_counter() - t0:.1f} s, peak memory (max RSS) {peak:.0f} MiB")

@@ -2,9 +2,10 @@
 
 1. Training step (forward, backward, SGD step on the weights, batch 32, 32x32
    inputs) of ``rdnas_space.Supernet`` in channels_last memory format against a
-   straightforward reference written here: a DARTS-style loop over every
-   operation of every edge (``sum(w * op(x))``, the ``none`` op included, each op
-   applying its own ReLU), contiguous memory, same cells and fusion.
+   straightforward reference written here with the original DARTS operations
+   (``nn.MaxPool2d``/``nn.AvgPool2d`` + BN, each op applying its own ReLU) and a
+   loop over every operation of every edge (``sum(w * op(x))``, ``none``
+   included), contiguous memory, same cells and fusion.
 2. Coalition evaluation: k random coalitions of one branch scored on a
    validation batch, by ``Supernet.forward_coalitions`` (one pass; work that does
    not depend on the coalition is shared) and by naive stacking (the batch
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from rdnas_space import DARTS_PRIMITIVES, Fusion, Normalize, Supernet, SupernetBase, SupernetConfig, build_op
+from rdnas_space import DARTS_PRIMITIVES, Fusion, Normalize, Supernet, SupernetBase, SupernetConfig
 from rdnas_space.cells import edge_endpoints
 from rdnas_space.ops import FactorizedReduce, ReLUConvBN
 from torch import nn
@@ -34,10 +35,40 @@ PRESETS = {
 }
 
 
+def _ref_op(name: str, c: int, stride: int) -> nn.Module:
+    """The original DARTS search operations (nn pooling layers followed by BN, each op with its own ReLU)."""
+
+    def relu_conv(k: int, s: int, p: int, d: int = 1, groups: int = 1, c_out: int | None = None) -> list[nn.Module]:
+        return [nn.ReLU(), nn.Conv2d(c, c, k, s, p, dilation=d, groups=c, bias=False),
+                nn.Conv2d(c, c_out or c, 1, bias=False), nn.BatchNorm2d(c_out or c, affine=False)]
+
+    if name == "none":
+        return _RefZero(stride)
+    if name == "max_pool_3x3":
+        return nn.Sequential(nn.MaxPool2d(3, stride, 1), nn.BatchNorm2d(c, affine=False))
+    if name == "avg_pool_3x3":
+        return nn.Sequential(nn.AvgPool2d(3, stride, 1, count_include_pad=False), nn.BatchNorm2d(c, affine=False))
+    if name == "skip_connect":
+        return nn.Identity() if stride == 1 else FactorizedReduce(c, c, False)
+    k = int(name[-1])
+    if name.startswith("sep"):
+        return nn.Sequential(*relu_conv(k, stride, k // 2), *relu_conv(k, 1, k // 2))
+    return nn.Sequential(*relu_conv(k, stride, k - 1, d=2))
+
+
+class _RefZero(nn.Module):
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
 class _RefMixedOp(nn.Module):
     def __init__(self, c: int, stride: int) -> None:
         super().__init__()
-        self.ops = nn.ModuleList(build_op("darts", n, c, c, stride, affine=False) for n in DARTS_PRIMITIVES)
+        self.ops = nn.ModuleList(_ref_op(n, c, stride) for n in DARTS_PRIMITIVES)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return sum(w * op(x) for w, op in zip(weights, self.ops, strict=True))

@@ -14,7 +14,10 @@ def supernet() -> Supernet:
     with torch.no_grad():
         for a in net.arch_parameters():
             a.normal_(0, 1)
-    # a few training-mode passes give BatchNorm non-trivial running statistics
+    # a few training-mode passes give BatchNorm running statistics (cumulative averages, so 3 batches suffice)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None
     net.train()
     with torch.no_grad():
         for _ in range(3):

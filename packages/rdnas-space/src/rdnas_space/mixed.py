@@ -48,9 +48,17 @@ class MixedOp(nn.Module):
         super().__init__()
         self.primitives = tuple(primitives)
         self.stride, self.c_out = stride, c_out
-        self.ops = nn.ModuleList(build_op(space, name, c_in, c_out, stride, affine) for name in primitives)
+        self.ops = nn.ModuleList(self._build(space, name, c_in, c_out, stride, affine) for name in primitives)
         self._active = [i for i, name in enumerate(primitives) if name != "none"]
         self._preact = [getattr(op, "starts_with_relu", False) for op in self.ops]
+
+    @staticmethod
+    def _build(space: str, name: str, c_in: int, c_out: int, stride: int, affine: bool) -> nn.Module:
+        """The op; in the DARTS space a pooling op gets a BatchNorm without affine, as in the DARTS search code."""
+        op = build_op(space, name, c_in, c_out, stride, affine)
+        if space == "darts" and "pool" in name:
+            op = nn.Sequential(op, nn.BatchNorm2d(c_out, affine=False))
+        return op
 
     def _out_shape(self, x: torch.Tensor, batch: int) -> tuple[int, int, int, int]:
         h = (x.shape[2] + self.stride - 1) // self.stride
