@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep advbench's decode cache inside a temporary directory for the whole test session."""
+    os.environ["ADVBENCH_CACHE"] = tempfile.mkdtemp(prefix="advbench-cache-")
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +32,9 @@ def cifar_archive(shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A per-session decode cache, so tests never write outside their temporary directory."""
-    return tmp_path_factory.mktemp("advbench-cache")
+def data_cache() -> Path:
+    """The per-session decode cache (tests never write outside temporary directories)."""
+    return Path(os.environ["ADVBENCH_CACHE"])
 
 
 @pytest.fixture(scope="session")

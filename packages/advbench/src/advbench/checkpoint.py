@@ -30,7 +30,7 @@ from torch import nn
 
 from .models import Classifier, build_model
 
-__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT"]
+__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT", "atomic_torch_save"]
 
 FORMAT = "advbench-checkpoint/1"
 
@@ -74,15 +74,20 @@ def save_checkpoint(path: str | os.PathLike[str], net: nn.Module, info: Checkpoi
     }
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    atomic_torch_save(payload, target)
+    return target
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(payload, tmp)
-        os.replace(tmp, target)
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
 
 
 def _read(path: Path) -> Any:

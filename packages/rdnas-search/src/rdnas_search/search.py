@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from advbench import ThreatModel, pgd_train, resolve_device
+from advbench.checkpoint import atomic_torch_save
 from advbench.report import atomic_write_text
 from rdnas_space import Supernet, SupernetConfig
 from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
@@ -70,18 +70,6 @@ class SearchOutcome:
 def _seed_for(seed: int, epoch: int, purpose: str) -> int:
     tag = sum((i + 1) * ord(ch) for i, ch in enumerate(purpose))
     return (seed * 1_000_003 + epoch * 10_007 + tag) % (2**63 - 1)
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def update_alpha(alpha: torch.Tensor, score: torch.Tensor, eta: float) -> None:

@@ -31,6 +31,7 @@ from advbench import (
     save_checkpoint,
     subset,
 )
+from advbench.checkpoint import atomic_torch_save
 from advbench.report import atomic_write_text
 from advbench.suites import run_whitebox
 from rdnas_space import PUBLISHED_GENOTYPES, Genotype
@@ -38,7 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, from_dict, to_dict
-from .search import RunDirError, _seed_for, atomic_torch_save
+from .search import RunDirError, _seed_for
 
 __all__ = ["run_train", "TrainOutcome", "resolve_model_spec", "default_archive"]
 
