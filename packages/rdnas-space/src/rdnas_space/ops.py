@@ -141,8 +141,12 @@ def max_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
     """3x3 max pooling with padding 1, as two separable passes of elementwise maxima.
 
     Equal to ``F.max_pool2d(x, 3, stride, 1)``, but much faster on CPU for the small
-    channel counts of search networks (the library kernel is slow there).
+    channel counts of search networks (the library kernel is slow there).  When a
+    gradient is needed the library kernel is used: the backward of elementwise
+    maxima costs far more than the forward saves.
     """
+    if torch.is_grad_enabled() and x.requires_grad:
+        return nn.functional.max_pool2d(x, 3, stride, 1)
     p = nn.functional.pad(x, (1, 1, 1, 1), value=float("-inf"))
     rows = torch.maximum(torch.maximum(p[:, :, :, :-2], p[:, :, :, 1:-1]), p[:, :, :, 2:])
     out = torch.maximum(torch.maximum(rows[:, :, :-2], rows[:, :, 1:-1]), rows[:, :, 2:])
