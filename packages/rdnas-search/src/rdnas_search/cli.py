@@ -1,4 +1,5 @@
-"""``rdnas-search run | train``: thin command lines over :mod:`rdnas_search.search` and :mod:`rdnas_search.train`.
+"""``rdnas-search run | train | nb201``: thin command lines over :mod:`~rdnas_search.search`,
+:mod:`~rdnas_search.train` and :mod:`~rdnas_search.nb201_search`.
 
 Settings come from a preset, then a TOML/YAML file (``--config``), then
 ``--set KEY=VALUE`` and the dedicated flags; the resolved config is printed in
@@ -15,7 +16,8 @@ from typing import Any
 
 from advbench import CheckpointError, DataError
 
-from .config import ConfigError, apply_overrides, load_overrides, search_preset, train_preset
+from .config import ConfigError, apply_overrides, load_overrides, nb201_preset, search_preset, train_preset
+from .nb201_search import NB201_GAMES, NB201Options, run_nb201
 from .search import RunDirError, run_search
 from .train import run_train
 
@@ -28,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("--preset", default="cpu", help="paper, cpu (default) or smoke")
     p.add_argument("--config", default=None, help="TOML or YAML file of option = value overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any option")
@@ -36,8 +38,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-    p.add_argument("--dataset", default=None)
-    p.add_argument("--data-root", default=None)
+    if data:
+        p.add_argument("--dataset", default=None)
+        p.add_argument("--data-root", default=None)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
 
@@ -58,6 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     _common(train)
     train.add_argument("--genotype", default=None,
                        help="genotype.json, a published genotype (darts_v2, pdarts, advrush) or an advbench arch")
+    nb = sub.add_parser("nb201", help="NAS-Bench-201 lookup mode: seeded searches, derived cells looked up")
+    _common(nb, data=False)
+    nb.add_argument("--benchmark", default=None,
+                    help="compact .csv table or official .pth (default: the shared nb201_test_acc_200ep.csv)")
+    nb.add_argument("--dataset", default="cifar10", help="benchmark column: cifar10 (default), cifar100, "
+                    "ImageNet16-120")
+    nb.add_argument("--runs", type=int, default=3, help="seeded runs (seeds S, S+1, ...)")
+    nb.add_argument("--scorer", choices=("rose", "mc", "darts"), default=None)
+    nb.add_argument("--game", choices=NB201_GAMES, default="supernet",
+                    help="supernet (train and search, default) or table (ROSE on the benchmark itself)")
+    nb.add_argument("--adversarial", action="store_true", help="add the PGD inner loop (clean by default)")
     return parser
 
 
@@ -68,16 +82,37 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         out[key.strip()] = value
-    flags = {"seed": args.seed, "device": args.device, "dataset": args.dataset, "data_root": args.data_root,
-             "epochs": args.epochs}
+    flags = {"seed": args.seed, "device": args.device, "epochs": args.epochs}
+    if args.command != "nb201":
+        flags.update(dataset=args.dataset, data_root=args.data_root)
     for name in ("space", "fusion", "scorer", "beta", "l1", "l2"):
         flags[name] = getattr(args, name, None)
     out.update({k: v for k, v in flags.items() if v is not None})
     if getattr(args, "no_adv", False):
         out["adversarial"] = False
+    if getattr(args, "adversarial", False):
+        out["adversarial"] = True
     if args.no_progress:
         out["progress"] = False
     return out
+
+
+def _nb201(args: argparse.Namespace) -> None:
+    if args.resume:
+        print(f"resuming {args.resume}", flush=True)
+        outcome = run_nb201(nb201_preset("cpu"), args.resume, resume=True)
+    else:
+        cfg = apply_overrides(nb201_preset(args.preset), _overrides(args))
+        options = NB201Options(args.benchmark, args.dataset, args.runs, args.game)
+        out = args.out = args.out or f"runs/nb201-{options.game}-{cfg.scorer}-seed{cfg.seed}"
+        print(json.dumps({"config": asdict(cfg), "nb201": asdict(options), "out": out}, indent=2), flush=True)
+        outcome = run_nb201(cfg, out, options)
+    s = outcome.summary
+    if outcome.runs:
+        acc, pct = s["test_accuracy"], s["percentile"]
+        print(f"{s['dataset']} test accuracy {acc['mean']:.2f} +- {acc['std']:.2f} (percentile {pct['mean']:.1f}) "
+              f"over {s['runs']} runs; optimum {s['optimum']:.2f}")
+    print(f"wrote {outcome.run_dir}/report.md")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    target = args.resume or args.out
     try:
         if args.command == "run":
             if args.resume:
@@ -94,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
                 outcome = run_search(search_preset("cpu"), args.resume, resume=True)
             else:
                 cfg = apply_overrides(search_preset(args.preset), _overrides(args))
-                out = target = args.out or f"runs/search-{cfg.preset}-seed{cfg.seed}"
+                out = args.out = args.out or f"runs/search-{cfg.preset}-seed{cfg.seed}"
                 print(json.dumps({"config": asdict(cfg), "out": out}, indent=2), flush=True)
                 outcome = run_search(cfg, out)
             print(f"genotype: {outcome.genotype.to_darts() if outcome.genotype else '(not finished)'}")
             print(f"wrote {outcome.run_dir}/report.md")
+        elif args.command == "nb201":
+            _nb201(args)
         else:
             if args.resume:
                 print(f"resuming {args.resume}", flush=True)
@@ -107,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.genotype:
                     raise ConfigError("train needs --genotype (or --resume RUN_DIR)")
                 cfg = apply_overrides(train_preset(args.preset), _overrides(args))
-                out = target = args.out or f"runs/train-{cfg.preset}-seed{cfg.seed}"
+                out = args.out = args.out or f"runs/train-{cfg.preset}-seed{cfg.seed}"
                 print(json.dumps({"config": asdict(cfg), "genotype": args.genotype, "out": out}, indent=2),
                       flush=True)
                 outcome = run_train(args.genotype, cfg, out)
@@ -117,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"rdnas-search: interrupted; the last completed epoch is checkpointed: resume with --resume {target}",
-              file=sys.stderr)
+        print("rdnas-search: interrupted; the last completed epoch is checkpointed: resume with --resume "
+              f"{args.resume or args.out}", file=sys.stderr)
         return 130
     return 0
 

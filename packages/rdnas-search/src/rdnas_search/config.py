@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["SearchConfig", "TrainConfig", "SEARCH_PRESETS", "TRAIN_PRESETS", "search_preset", "train_preset",
+__all__ = ["SearchConfig", "TrainConfig", "SEARCH_PRESETS", "NB201_PRESETS", "TRAIN_PRESETS", "search_preset",
+           "nb201_preset", "train_preset",
            "apply_overrides", "load_overrides", "ConfigError"]
 
 
@@ -36,10 +37,11 @@ class SearchConfig:
     n_train: int = 1000
     n_val: int = 500
     # search space
-    space: str = "dual"  # dual | single (Table 4)
+    space: str = "dual"  # dual | single (Table 4) | nb201 (Table 5)
     fusion: str = "eca"  # eca | none | cbam | ecam (Tables 4, 8)
     channels: int = 32
     n_cells: int = 12  # positions including the two reduction cells: 10 dual-branch + 2 reduction
+    cells_per_stage: int = 5  # nb201 only: cells N in each of the benchmark's three stages
     # weight training
     epochs: int = 50
     warmup_epochs: int = 15
@@ -68,6 +70,7 @@ class SearchConfig:
     n_score: int = 100  # validation images per scoring round
     coalition_batch: int = 8  # coalitions per forward pass
     truncation_tol: float | None = None
+    renormalize_masked: bool = False  # a coalition's present ops on an edge take the masked ops' weight (NOTES.md)
     # architecture update
     update: str = "shift"  # shift (additive + per-edge shift) | adam (eq. 13)
     eta: float = 0.5
@@ -78,7 +81,7 @@ class SearchConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        choices = {"space": ("dual", "single"), "fusion": ("eca", "none", "cbam", "ecam"),
+        choices = {"space": ("dual", "single", "nb201"), "fusion": ("eca", "none", "cbam", "ecam"),
                    "scorer": ("rose", "mc", "darts"), "update": ("shift", "adam"),
                    "value_metric": ("accuracy", "neg_ce"),
                    "dataset": ("embedded", "cifar10", "cifar100", "svhn", "imagefolder", "archive")}
@@ -100,7 +103,8 @@ class SearchConfig:
                               f"n_groups={self.n_groups}")
         if self.antithetic and self.n_permutations % 2:
             raise ConfigError("antithetic sampling needs an even n_permutations")
-        for name in ("n_train", "n_val", "n_score", "coalition_batch", "n_permutations", "n_groups", "channels"):
+        for name in ("n_train", "n_val", "n_score", "coalition_batch", "n_permutations", "n_groups", "channels",
+                     "cells_per_stage"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.n_score > self.n_val:
@@ -175,6 +179,21 @@ SEARCH_PRESETS: dict[str, SearchConfig] = {
                           n_score=8, coalition_batch=16, progress=False),
 }
 
+NB201_PRESETS: dict[str, SearchConfig] = {
+    # Table 5: the benchmark's supernet (16 channels, 5 cells per stage), clean search, the paper's settings.
+    "paper": SearchConfig(preset="paper", space="nb201", channels=16, cells_per_stage=5, adversarial=False),
+    # cpu: 16 channels, one cell per stage (the alpha is shared by every cell, so depth adds little signal),
+    # 25 epochs of which 10 warm-up, 4 antithetic walks in 2 groups over 100 validation images per round:
+    # about 7 minutes on 2 cores.  --adversarial uses the cpu search preset's PGD-1.
+    "cpu": SearchConfig(preset="cpu", space="nb201", adversarial=False, channels=16, cells_per_stage=1, epochs=25,
+                        warmup_epochs=10, batch_size=64, attack_steps=1, attack_step=10 / 255, n_permutations=4,
+                        n_groups=2, n_score=100, coalition_batch=10),
+    "smoke": SearchConfig(preset="smoke", space="nb201", adversarial=False, n_train=40, n_val=20, channels=4,
+                          cells_per_stage=1, epochs=2, warmup_epochs=1, batch_size=20, attack_steps=1,
+                          attack_step=8 / 255, n_permutations=2, n_groups=1, n_score=8, coalition_batch=16,
+                          progress=False),
+}
+
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(preset="paper"),
     # cpu: 1,000 training images, 16 channels and 5 positions, 5 epochs with the decay at epoch 4 (the paper's
@@ -195,6 +214,12 @@ def search_preset(name: str) -> SearchConfig:
     if name not in SEARCH_PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(SEARCH_PRESETS)}")
     return SEARCH_PRESETS[name]
+
+
+def nb201_preset(name: str) -> SearchConfig:
+    if name not in NB201_PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(NB201_PRESETS)}")
+    return NB201_PRESETS[name]
 
 
 def train_preset(name: str) -> TrainConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from advbench.report import atomic_write_text
-from rdnas_space import Genotype, draw_genotype, plot_alpha_heatmaps
+from rdnas_space import Genotype, arch_to_ops, draw_genotype, plot_alpha_heatmaps
 
 if TYPE_CHECKING:
     from .search import Searcher
@@ -30,7 +30,7 @@ def plot_trigger_trends(history: list[dict[str, Any]], branch: str, primitives: 
         for op in primitives:
             counts = [r["branches"][branch][key][op] for r in history if branch in r.get("branches", {})]
             ax.plot(epochs, counts, marker="o", label=op)
-        ax.set_title(f"{branch} cell: {title}")
+        ax.set_title(f"{branch if branch == 'cell' else branch + ' cell'}: {title}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("exception triggers")
@@ -44,12 +44,16 @@ def plot_trigger_trends(history: list[dict[str, Any]], branch: str, primitives: 
     return path
 
 
-def search_report(cfg: dict[str, Any], history: list[dict[str, Any]], genotype: Genotype, images: list[str]) -> str:
-    """report.md of a finished search."""
+def search_report(cfg: dict[str, Any], history: list[dict[str, Any]], derived: Genotype | str,
+                  images: list[str]) -> str:
+    """report.md of a finished search; ``derived`` is the genotype, or the NAS-Bench-201 architecture string."""
+    nb201 = isinstance(derived, str)
+    space = f"space `{cfg['space']}`" + ("" if nb201 else f", fusion `{cfg['fusion']}`")
     lines = ["# RDNAS search report", "",
-             f"Preset `{cfg['preset']}`, seed {cfg['seed']}, space `{cfg['space']}`, fusion `{cfg['fusion']}`, "
+             f"Preset `{cfg['preset']}`, seed {cfg['seed']}, {space}, "
              f"scorer `{cfg['scorer']}`, adversarial search: {cfg['adversarial']}.", "",
-             "## Derived genotype", "", "```", genotype.to_darts(), "```", ""]
+             "## Derived cell" if nb201 else "## Derived genotype", "", "```",
+             derived if nb201 else derived.to_darts(), "```", ""]
     lines += [f"![{Path(i).stem}]({i})" for i in images if i.startswith("cells/") and i.endswith(".png")]
     lines += ["", "## Epochs", "",
               "| epoch | phase | train loss | train clean | train adv | val clean | val adv | train s | attack s "
@@ -71,18 +75,25 @@ def search_report(cfg: dict[str, Any], history: list[dict[str, Any]], genotype: 
     return "\n".join(lines)
 
 
-def write_search_artefacts(searcher: Searcher, genotype: Genotype) -> list[Path]:
-    """genotype.json, cells/*.svg|png, alpha.png, triggers_*.png and report.md in the run directory."""
+def write_search_artefacts(searcher: Searcher, derived: Genotype | str) -> list[Path]:
+    """The derived genotype (``genotype.json`` and ``cells/*.svg|png``) or NAS-Bench-201 cell (``cell.json``),
+    ``alpha.png``, ``triggers_*.png`` and ``report.md`` in the run directory."""
     run = searcher.run_dir
-    genotype.to_json(run / "genotype.json")
-    prims = searcher.net.config.primitives
-    files = draw_genotype(genotype, run / "cells")
+    prims = searcher.net.primitives
+    if isinstance(derived, str):
+        result = run / "cell.json"
+        atomic_write_text(result, json.dumps({"arch": derived, "ops": list(arch_to_ops(derived))}, indent=2) + "\n")
+        files: list[Path] = []
+    else:
+        result = run / "genotype.json"
+        derived.to_json(result)
+        files = draw_genotype(derived, run / "cells")
     files.append(plot_alpha_heatmaps({b: a for b, a in searcher.net.alphas().items()}, prims, run / "alpha",
                                      title="softmax(alpha) after the search"))
-    for branch in ("normal", "robust"):
+    for branch in ("normal", "robust", "cell"):
         if any(branch in r.get("branches", {}) for r in searcher.history):
             files.append(plot_trigger_trends(searcher.history, branch, prims, run / f"triggers_{branch}.png"))
     rel = [str(f.relative_to(run)) for f in files]
     cfg = json.loads((run / "config.json").read_text())["config"]
-    atomic_write_text(run / "report.md", search_report(cfg, searcher.history, genotype, rel))
-    return [run / "genotype.json", run / "report.md", *files]
+    atomic_write_text(run / "report.md", search_report(cfg, searcher.history, derived, rel))
+    return [result, run / "report.md", *files]

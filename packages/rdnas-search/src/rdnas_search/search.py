@@ -36,7 +36,7 @@ import torch
 from advbench import ThreatModel, pgd_train, resolve_device
 from advbench.checkpoint import atomic_torch_save
 from advbench.report import atomic_write_text
-from rdnas_space import Supernet, SupernetConfig
+from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig
 from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
 from rose_estimator.stats import normalize_weights
 from torch import nn
@@ -46,7 +46,8 @@ from .config import SearchConfig, from_dict, to_dict
 from .game import SupernetGame
 from .searchdata import search_split
 
-__all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "CHECKPOINT", "update_alpha"]
+__all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "CHECKPOINT", "update_alpha", "build_supernet",
+           "result_file", "player_scores"]
 
 CHECKPOINT = "checkpoint.pt"
 CKPT_FORMAT = "rdnas-search-checkpoint/1"
@@ -63,7 +64,7 @@ class SearchOutcome:
     run_dir: Path
     epochs_done: int
     finished: bool
-    genotype: Any | None
+    genotype: Any | None  # a Genotype, or an architecture string for the NAS-Bench-201 space
     alphas: dict[str, torch.Tensor]
 
 
@@ -84,6 +85,28 @@ def update_alpha(alpha: torch.Tensor, score: torch.Tensor, eta: float) -> None:
         alpha.sub_((alpha.sum(dim=-1, keepdim=True) - 1.0) / alpha.shape[-1])
 
 
+def player_scores(result: RoseResult, scorer: str, metric_weights: tuple[float, ...] | None = None) -> np.ndarray:
+    """ROSE score per player (eq. 19), or for ``scorer="mc"`` the plain mean of the same standardised gains."""
+    if scorer == "rose":
+        return np.asarray(result.score, dtype=np.float64)
+    weights = normalize_weights(metric_weights, len(result.metric_names))
+    return standardize(result.gains).mean(axis=0) @ weights
+
+
+def build_supernet(cfg: SearchConfig, n_classes: int) -> SupernetBase:
+    """The search network of ``cfg.space``: DARTS-space (dual or single) or NAS-Bench-201."""
+    if cfg.space == "nb201":
+        return NB201Supernet(cfg.channels, cfg.cells_per_stage, n_classes, renormalize_masked=cfg.renormalize_masked)
+    return Supernet(SupernetConfig(channels=cfg.channels, n_cells=cfg.n_cells, n_classes=n_classes,
+                                   dual=cfg.space == "dual", fusion=cfg.fusion,
+                                   renormalize_masked=cfg.renormalize_masked))
+
+
+def result_file(cfg: SearchConfig) -> str:
+    """The file a finished run derives: ``cell.json`` (NAS-Bench-201) or ``genotype.json``."""
+    return "cell.json" if cfg.space == "nb201" else "genotype.json"
+
+
 class Searcher:
     """State of one search run; :func:`run_search` drives it epoch by epoch."""
 
@@ -92,9 +115,7 @@ class Searcher:
         self.device = resolve_device(cfg.device)
         self.train_data, self.val_data = search_split(cfg.dataset, cfg.n_train, cfg.n_val, cfg.seed, cfg.data_root)
         torch.manual_seed(cfg.seed)
-        net_cfg = SupernetConfig(channels=cfg.channels, n_cells=cfg.n_cells, n_classes=self.train_data.num_classes,
-                                 dual=cfg.space == "dual", fusion=cfg.fusion)
-        self.net = Supernet(net_cfg).to(self.device)
+        self.net = build_supernet(cfg, self.train_data.num_classes).to(self.device)
         if cfg.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -213,7 +234,7 @@ class Searcher:
         if epoch < cfg.warmup_epochs or cfg.scorer == "darts":
             return out
         t0 = time.perf_counter()
-        prims = self.net.config.primitives
+        prims = self.net.primitives
         estimator = RoseEstimator(self.rose_cfg)
         alphas = self.net.alphas()
         for b_index, branch in enumerate(self.net.branches):
@@ -248,11 +269,7 @@ class Searcher:
         return out
 
     def _score(self, result: RoseResult) -> torch.Tensor:
-        """ROSE score (eq. 19), or for ``mc`` the plain mean of the same standardised gains."""
-        if self.cfg.scorer == "rose":
-            return torch.from_numpy(result.score).float()
-        weights = normalize_weights(self.rose_cfg.metric_weights, len(result.metric_names))
-        return torch.from_numpy(standardize(result.gains).mean(axis=0) @ weights).float()
+        return torch.from_numpy(player_scores(result, self.cfg.scorer, self.rose_cfg.metric_weights)).float()
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
@@ -318,7 +335,7 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
         state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
         if state.get("format") != CKPT_FORMAT:
             raise RunDirError(f"{run / CHECKPOINT} is not a search checkpoint")
-        if int(state["epoch"]) >= cfg.epochs and (run / "genotype.json").is_file():
+        if int(state["epoch"]) >= cfg.epochs and (run / result_file(cfg)).is_file():
             raise RunDirError(f"{run} is a finished run ({cfg.epochs} epochs); nothing to resume")
     else:
         if (run / CHECKPOINT).exists():
@@ -334,8 +351,10 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
     try:
         for epoch in range(searcher.epoch, last):
             record: dict[str, Any] = {"epoch": epoch + 1, "phase": "warmup" if epoch < cfg.warmup_epochs else "search"}
+            t0 = time.perf_counter()
             record.update(searcher.train_epoch(epoch, bar))
             record.update(searcher.score_epoch(epoch, bar))
+            record["time_epoch_s"] = time.perf_counter() - t0
             record["alpha"] = {b: a.detach().cpu().tolist() for b, a in searcher.net.alphas().items()}
             searcher.history.append(record)
             searcher.epoch = epoch + 1

@@ -19,6 +19,8 @@ class SupernetBase(nn.Module):
     """
 
     branches: tuple[str, ...] = ()
+    primitives: tuple[str, ...] = ()
+    """Candidate operation names: the columns of every alpha."""
 
     def alphas(self) -> dict[str, nn.Parameter]:
         """The alpha tensors by branch name."""

@@ -107,6 +107,11 @@ class Supernet(SupernetBase):
         self.alpha_robust = nn.Parameter(1e-3 * torch.randn(shape)) if cfg.dual else None
 
     @property
+    def primitives(self) -> tuple[str, ...]:  # type: ignore[override]
+        """Candidate operations (alpha's columns)."""
+        return self.config.primitives
+
+    @property
     def branches(self) -> tuple[str, ...]:  # type: ignore[override]
         """Branch names of this network: ``normal``, ``reduce`` and, if dual, ``robust``."""
         return BRANCHES if self.config.dual else BRANCHES[:2]
