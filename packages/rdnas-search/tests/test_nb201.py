@@ -130,7 +130,8 @@ def test_smoke_nb201_search_end_to_end(smoke_nb201: Path, bench: TableBenchmark)
     assert summary["optimum"] == pytest.approx(94.37333333333333)
     report = (smoke_nb201 / "report.md").read_text()
     mean = summary["test_accuracy"]
-    assert all(r["arch"] in report for r in rows) and f"**{mean['mean']:.2f} ± {mean['std']:.2f}**" in report
+    assert all(r["arch"].replace("|", "\\|") in report for r in rows)  # pipes escaped inside the table
+    assert f"**{mean['mean']:.2f} ± {mean['std']:.2f}**" in report
     assert "test accuracy only" in report
     assert (smoke_nb201 / "accuracy.png").read_bytes().startswith(PNG)
 
@@ -187,3 +188,17 @@ def test_nb201_cli_errors(argv: list[str], message: str, tmp_path: Path, capsys)
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "out" / "run0-seed0").exists()  # nothing trained on bad input
+
+
+@pytest.mark.slow
+def test_nb201_cli_adversarial_table5_run(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "adv"
+    assert main(["nb201", "--preset", "smoke", "--runs", "1", "--adversarial", "--dataset", "cifar100",
+                 "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"] == "cifar100"
+    assert f"cifar100 test accuracy {summary['test_accuracy']['mean']:.2f}" in stdout
+    log = [json.loads(line) for line in (out / "run0-seed0" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["val_adv_acc"] is not None and log[-1]["branches"]["cell"]["evaluations"] > 0
+    assert json.loads((out / "config.json").read_text())["config"]["adversarial"] is True

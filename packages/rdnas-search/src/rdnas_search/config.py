@@ -182,12 +182,14 @@ SEARCH_PRESETS: dict[str, SearchConfig] = {
 NB201_PRESETS: dict[str, SearchConfig] = {
     # Table 5: the benchmark's supernet (16 channels, 5 cells per stage), clean search, the paper's settings.
     "paper": SearchConfig(preset="paper", space="nb201", channels=16, cells_per_stage=5, adversarial=False),
-    # cpu: 16 channels, one cell per stage (the alpha is shared by every cell, so depth adds little signal),
-    # 25 epochs of which 10 warm-up, 4 antithetic walks in 2 groups over 100 validation images per round:
-    # about 7 minutes on 2 cores.  --adversarial uses the cpu search preset's PGD-1.
-    "cpu": SearchConfig(preset="cpu", space="nb201", adversarial=False, channels=16, cells_per_stage=1, epochs=25,
-                        warmup_epochs=10, batch_size=64, attack_steps=1, attack_step=10 / 255, n_permutations=4,
-                        n_groups=2, n_score=100, coalition_batch=10),
+    # cpu: 16 channels, one cell per stage (the alpha is shared by every cell), 40 epochs of which 20 warm-up,
+    # 4 antithetic walks in 2 groups over 50 validation images per round, a coalition's present ops taking the
+    # weight of the masked ones (renormalize_masked: the value is then that of the sub-network the coalition
+    # describes); chosen on the cifar100 column (docs/results.md); about 6 minutes per run on 2 cores.
+    # --adversarial uses the cpu search preset's PGD-1.
+    "cpu": SearchConfig(preset="cpu", space="nb201", adversarial=False, channels=16, cells_per_stage=1, epochs=40,
+                        warmup_epochs=20, batch_size=64, attack_steps=1, attack_step=10 / 255, n_permutations=4,
+                        n_groups=2, n_score=50, coalition_batch=10, renormalize_masked=True),
     "smoke": SearchConfig(preset="smoke", space="nb201", adversarial=False, n_train=40, n_val=20, channels=4,
                           cells_per_stage=1, epochs=2, warmup_epochs=1, batch_size=20, attack_steps=1,
                           attack_step=8 / 255, n_permutations=2, n_groups=1, n_score=8, coalition_batch=16,

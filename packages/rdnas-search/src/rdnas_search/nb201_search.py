@@ -151,6 +151,10 @@ def _plot(all_acc: np.ndarray, rows: list[dict[str, Any]], dataset: str, path: P
     return path
 
 
+def _seconds(t: float) -> str:
+    return f"{t:.2f}" if t < 10 else f"{t:.0f}"
+
+
 def _report(cfg: SearchConfig, options: NB201Options, bench_name: str, rows: list[dict[str, Any]],
             summary: dict[str, Any], note: str) -> str:
     d = options.dataset
@@ -161,13 +165,14 @@ def _report(cfg: SearchConfig, options: NB201Options, bench_name: str, rows: lis
              f"(200 epochs).", "",
              f"| run | seed | cell | {d} test | percentile | search (s) |", "|---:|---:|---|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['run']} | {r['seed']} | `{r['arch']}` | {r['test_accuracy']:.2f} | "
-                     f"{r['percentile']:.2f} | {r['search_time_s']:.0f} |")
+        cell = r["arch"].replace("|", "\\|")  # a table cell: escape the string's pipes
+        lines.append(f"| {r['run']} | {r['seed']} | `{cell}` | {r['test_accuracy']:.2f} | "
+                     f"{r['percentile']:.2f} | {_seconds(r['search_time_s'])} |")
     if rows:
         s = summary
         lines.append(f"| **mean ± std** | | | **{s['test_accuracy']['mean']:.2f} ± {s['test_accuracy']['std']:.2f}** "
                      f"| {s['percentile']['mean']:.2f} ± {s['percentile']['std']:.2f} "
-                     f"| {s['search_time_s']['mean']:.0f} ± {s['search_time_s']['std']:.0f} |")
+                     f"| {_seconds(s['search_time_s']['mean'])} ± {_seconds(s['search_time_s']['std'])} |")
         lines += ["", f"Optimum of the benchmark: {s['optimum']:.2f}.  Percentile: share of the 15,625 cells at or "
                   "below the derived cell.  Standard deviations are over runs (population form)."]
         others = [c for c in NB201_DATASETS if c != d]
