@@ -33,6 +33,7 @@ from rose_estimator import RoseConfig, RoseEstimator
 
 from .config import ConfigError, SearchConfig, from_dict, to_dict
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
+from .report import save_figure
 from .search import CHECKPOINT, RunDirError, player_scores, run_search
 
 __all__ = ["NB201Options", "NB201Outcome", "run_nb201", "NB201_GAMES"]
@@ -143,12 +144,7 @@ def _plot(all_acc: np.ndarray, rows: list[dict[str, Any]], dataset: str, path: P
     axes[0].set_title("all 15,625 cells (red: derived, green: optimum)")
     below = sum(r["test_accuracy"] < lo for r in rows)
     axes[1].set_title("top 10%" + (f" ({below} derived cell(s) below)" if below else ""))
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _seconds(t: float) -> str:

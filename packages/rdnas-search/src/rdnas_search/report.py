@@ -12,7 +12,7 @@ from rdnas_space import Genotype, arch_to_ops, draw_genotype, plot_alpha_heatmap
 if TYPE_CHECKING:
     from .search import Searcher
 
-__all__ = ["write_search_artefacts", "plot_trigger_trends", "search_report"]
+__all__ = ["write_search_artefacts", "plot_trigger_trends", "search_report", "save_figure"]
 
 
 def plot_trigger_trends(history: list[dict[str, Any]], branch: str, primitives: tuple[str, ...], path: Path) -> Path:
@@ -36,6 +36,13 @@ def plot_trigger_trends(history: list[dict[str, Any]], branch: str, primitives: 
         ax.set_ylabel("exception triggers")
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7, ncol=2)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Save a matplotlib figure as PNG atomically (temporary file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110)
