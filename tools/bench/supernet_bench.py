@@ -12,7 +12,11 @@
    repeated k times with per-sample masks), against k separate masked passes.
 
 Both are timed in the same process; ratios > 1 mean rdnas-space is faster.
-Usage: python tools/bench/supernet_bench.py [--preset cpu|smoke] [--seed 0]
+Training steps are timed in alternating rounds (a few steps of each contender
+per round), because the speed of a shared machine drifts by tens of percent over
+a minute: each round's ratio compares contenders under the same conditions, and
+the table gives the median over rounds with the range of the per-round ratios.
+Usage: python tools/bench/supernet_bench.py [--preset cpu|smoke] [--seed 0] [--rounds N]
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
+import statistics
 import time
 from collections.abc import Callable
 
@@ -30,8 +35,8 @@ from rdnas_space.ops import FactorizedReduce, ReLUConvBN
 from torch import nn
 
 PRESETS = {
-    "cpu": {"sizes": [(8, 5), (16, 5)], "batch": 32, "steps": 3, "k": 8, "val_batch": 32},
-    "smoke": {"sizes": [(4, 3)], "batch": 8, "steps": 2, "k": 4, "val_batch": 8},
+    "cpu": {"sizes": [(8, 5), (16, 5)], "batch": 32, "rounds": 5, "steps": 2, "k": 8, "val_batch": 32},
+    "smoke": {"sizes": [(4, 3)], "batch": 8, "rounds": 2, "steps": 1, "k": 4, "val_batch": 8},
 }
 
 
@@ -147,6 +152,20 @@ def _time(fn: Callable[[], None], repeats: int) -> float:
     return (time.perf_counter() - t0) / repeats
 
 
+def _time_rounds(fns: dict[str, Callable[[], None]], rounds: int, steps: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, one entry per round; every round runs ``steps`` calls of each in turn."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            times[name].append((time.perf_counter() - t0) / steps)
+    return times
+
+
 def _train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
@@ -162,27 +181,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds (default: preset)")
     args = parser.parse_args()
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     p = PRESETS[args.preset]
     torch.manual_seed(args.seed)
     threads = torch.get_num_threads()
     print(f"# supernet_bench ({platform.machine()}, CPU, {threads} threads, torch {torch.__version__})\n")
     print(f"## Training step, batch {p['batch']}, 32x32 (images/s)\n")
+    rounds = args.rounds or p["rounds"]
+    steps = f"{p['steps']} step" + ("s" if p["steps"] > 1 else "")
+    print(f"Median over {rounds} alternating rounds of {steps} each; ratio = reference / rdnas-space "
+          "channels_last, per round.\n")
     print("| C | cells | reference (DARTS loop, contiguous) | rdnas-space, contiguous | rdnas-space, channels_last "
-          "| ratio |")
-    print("|---:|---:|---:|---:|---:|---:|")
+          "| ratio (median) | ratio (range over rounds) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for c, n_cells in p["sizes"]:
         x = torch.rand(p["batch"], 3, 32, 32)
         y = torch.randint(0, 10, (p["batch"],))
-        ref = _RefSupernet(c, n_cells).train()
-        t_ref = _time(_train_step_fn(ref, x, y), p["steps"])
-        ours = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train()
-        t_contig = _time(_train_step_fn(ours, x, y), p["steps"])
-        ours = ours.to(memory_format=torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last)
-        t_ours = _time(_train_step_fn(ours, x_cl, y), p["steps"])
+        torch.manual_seed(args.seed)
+        ref = _RefSupernet(c, n_cells).train()
+        torch.manual_seed(args.seed)
+        contig = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train()
+        torch.manual_seed(args.seed)
+        ours = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train().to(memory_format=torch.channels_last)
+        times = _time_rounds({"ref": _train_step_fn(ref, x, y), "contig": _train_step_fn(contig, x, y),
+                              "ours": _train_step_fn(ours, x_cl, y)}, rounds, p["steps"])
+        ratios = [r / o for r, o in zip(times["ref"], times["ours"], strict=True)]
         b = p["batch"]
-        print(f"| {c} | {n_cells} | {b / t_ref:.1f} | {b / t_contig:.1f} | {b / t_ours:.1f} | {t_ref / t_ours:.2f}x |")
+        tput = {name: b / statistics.median(t) for name, t in times.items()}
+        print(f"| {c} | {n_cells} | {tput['ref']:.1f} | {tput['contig']:.1f} | {tput['ours']:.1f} "
+              f"| {statistics.median(ratios):.2f}x | {min(ratios):.2f}-{max(ratios):.2f}x |")
 
     k, vb = p["k"], p["val_batch"]
     print(f"\n## Coalition evaluation: {k} coalitions on {vb} images, channels_last (coalitions/s)\n")

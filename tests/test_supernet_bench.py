@@ -1,0 +1,51 @@
+"""The supernet benchmark's smoke preset: it runs, and its tables are consistent."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "tools" / "bench" / "supernet_bench.py"
+
+
+def _rows(text: str, heading: str) -> list[list[str]]:
+    """Data rows of the markdown table that follows ``heading``."""
+    lines = text.split(heading, 1)[1].splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("|"))
+    table = []
+    for ln in lines[first:]:
+        if not ln.startswith("|"):
+            break
+        table.append(ln)
+    return [[cell.strip() for cell in ln.strip("|").split("|")] for ln in table[2:]]
+
+
+@pytest.mark.slow
+def test_smoke_preset_tables() -> None:
+    out = subprocess.run([sys.executable, str(BENCH), "--preset", "smoke", "--rounds", "3"], capture_output=True,
+                         text=True, timeout=600, check=True).stdout
+    assert "Median over 3 alternating rounds of 1 step each" in out
+    (train,) = _rows(out, "## Training step")
+    c, cells, ref, contig, ours, median, spread = train
+    assert (c, cells) == ("4", "3")
+    assert all(float(v) > 0 for v in (ref, contig, ours))
+    low, high = (float(v) for v in re.fullmatch(r"([\d.]+)-([\d.]+)x", spread).groups())
+    assert low <= float(median.rstrip("x")) <= high
+    coalition = _rows(out, "## Coalition evaluation")
+    assert [r[2] for r in coalition] == ["normal", "reduce"]
+    for row in coalition:
+        separate, grouped, ratio = float(row[3]), float(row[5]), float(row[6].rstrip("x"))
+        assert abs(ratio - grouped / separate) <= 0.02 * ratio + 0.01
+    assert re.search(r"peak memory \(max RSS\) \d+ MiB", out)
+
+
+def test_rounds_must_be_positive() -> None:
+    proc = subprocess.run([sys.executable, str(BENCH), "--preset", "smoke", "--rounds", "0"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--rounds must be at least 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
