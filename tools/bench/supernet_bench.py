@@ -144,14 +144,6 @@ class _RefSupernet(nn.Module):
 _naive = SupernetBase.forward_coalitions  # stacking the batch k times, no sharing
 
 
-def _time(fn: Callable[[], None], repeats: int) -> float:
-    fn()  # warm-up
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t0) / repeats
-
-
 def _time_rounds(fns: dict[str, Callable[[], None]], rounds: int, steps: int) -> dict[str, list[float]]:
     """Seconds per call of each function, one entry per round; every round runs ``steps`` calls of each in turn."""
     for fn in fns.values():
@@ -164,6 +156,11 @@ def _time_rounds(fns: dict[str, Callable[[], None]], rounds: int, steps: int) ->
                 fn()
             times[name].append((time.perf_counter() - t0) / steps)
     return times
+
+
+def _time(fn: Callable[[], None], repeats: int) -> float:
+    """Seconds per call of ``fn`` after one warm-up call."""
+    return _time_rounds({"fn": fn}, 1, repeats)["fn"][0]
 
 
 def _train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
