@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from rdnas_space import DARTS_PRIMITIVES, Fusion, Normalize, Supernet, SupernetBase, SupernetConfig
+from rdnas_space import DARTS_PRIMITIVES, Fusion, Normalize, Supernet, SupernetBase, SupernetConfig, to_channels_last
 from rdnas_space.cells import edge_endpoints
 from rdnas_space.ops import FactorizedReduce, ReLUConvBN
 from torch import nn
@@ -203,7 +203,7 @@ def main() -> None:
         torch.manual_seed(args.seed)
         contig = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train()
         torch.manual_seed(args.seed)
-        ours = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train().to(memory_format=torch.channels_last)
+        ours = to_channels_last(Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train())
         times = _time_rounds({"ref": _train_step_fn(ref, x, y), "contig": _train_step_fn(contig, x, y),
                               "ours": _train_step_fn(ours, x_cl, y)}, rounds, p["steps"])
         ratios = [r / o for r, o in zip(times["ref"], times["ours"], strict=True)]
@@ -217,7 +217,7 @@ def main() -> None:
     print("| C | cells | branch | k separate passes | naive stacking | forward_coalitions | ratio to separate |")
     print("|---:|---:|---|---:|---:|---:|---:|")
     for c, n_cells in p["sizes"]:
-        net = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).eval().to(memory_format=torch.channels_last)
+        net = to_channels_last(Supernet(SupernetConfig(channels=c, n_cells=n_cells)).eval())
         xv = torch.rand(vb, 3, 32, 32).contiguous(memory_format=torch.channels_last)
         gen = torch.Generator().manual_seed(args.seed)
         sizes = torch.randint(0, net.n_players + 1, (k,), generator=gen)

@@ -45,10 +45,17 @@ def test_preactivated_forward_matches_full_forward() -> None:
     torch.testing.assert_close(fr.forward_from_relu(torch.relu(x)), fr(x))
 
 
-def test_factorized_reduce_odd_sizes() -> None:
+def test_factorized_reduce_odd_sizes_and_channels() -> None:
     assert FactorizedReduce(4, 6)(torch.randn(1, 4, 7, 7)).shape == (1, 6, 4, 4)
-    with pytest.raises(ValueError, match="even number"):
-        FactorizedReduce(4, 5)
+    odd = FactorizedReduce(4, 5)
+    assert (odd.conv_1.out_channels, odd.conv_2.out_channels) == (3, 2)
+    assert odd(torch.randn(2, 4, 8, 8)).shape == (2, 5, 4, 4)
+    single = FactorizedReduce(3, 1).eval()
+    assert single.conv_2 is None
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(single(x), single.bn(single.conv_1(torch.relu(x))))
+    with pytest.raises(ValueError, match="at least one output channel"):
+        FactorizedReduce(4, 0)
 
 
 def test_unknown_op() -> None:

@@ -36,7 +36,7 @@ import torch
 from advbench import ThreatModel, pgd_train, resolve_device
 from advbench.checkpoint import atomic_torch_save
 from advbench.report import atomic_write_text
-from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig
+from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, to_channels_last
 from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
 from rose_estimator.stats import normalize_weights
 from torch import nn
@@ -117,7 +117,7 @@ class Searcher:
         torch.manual_seed(cfg.seed)
         self.net = build_supernet(cfg, self.train_data.num_classes).to(self.device)
         if cfg.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+            self.net = to_channels_last(self.net)
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                      weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=cfg.epochs, eta_min=cfg.lr_min)

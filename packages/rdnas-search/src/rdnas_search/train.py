@@ -34,7 +34,7 @@ from advbench import (
 from advbench.checkpoint import atomic_torch_save
 from advbench.report import atomic_write_text
 from advbench.suites import run_whitebox
-from rdnas_space import PUBLISHED_GENOTYPES, Genotype
+from rdnas_space import PUBLISHED_GENOTYPES, Genotype, to_channels_last
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -141,7 +141,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     std = tuple(train.x.std(dim=(0, 2, 3)).tolist())
     model = Classifier(build_model(arch, **kwargs), mean, std).to(device)
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
     threat = ThreatModel(eps=cfg.eps, step=cfg.attack_step, steps=cfg.attack_steps)

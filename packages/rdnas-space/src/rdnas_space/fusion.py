@@ -18,6 +18,8 @@ import math
 import torch
 from torch import nn
 
+from .conv import Conv2d
+
 __all__ = ["FUSIONS", "Fusion", "ECA", "ChannelAttention", "SpatialAttention", "eca_kernel_size"]
 
 FUSIONS = ("eca", "none", "cbam", "ecam")
@@ -49,8 +51,8 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         hidden = max(channels // reduction, 1)
-        self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.ReLU(),
-                                 nn.Conv2d(hidden, channels, 1, bias=False))
+        self.mlp = nn.Sequential(Conv2d(channels, hidden, 1, bias=False), nn.ReLU(),
+                                 Conv2d(hidden, channels, 1, bias=False))
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         avg = self.mlp(u.mean(dim=(2, 3), keepdim=True))
@@ -63,7 +65,7 @@ class SpatialAttention(nn.Module):
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.conv = Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         maps = torch.cat([u.mean(dim=1, keepdim=True), u.amax(dim=1, keepdim=True)], dim=1)
@@ -83,7 +85,7 @@ class Fusion(nn.Module):
         if kind not in FUSIONS:
             raise ValueError(f"unknown fusion {kind!r}; choose one of {list(FUSIONS)}")
         self.kind = kind
-        self.reduce = nn.Sequential(nn.ReLU(), nn.Conv2d(2 * channels, channels, 1, bias=False))  # eq. 8
+        self.reduce = nn.Sequential(nn.ReLU(), Conv2d(2 * channels, channels, 1, bias=False))  # eq. 8
         attention: list[nn.Module] = {
             "eca": [ECA(channels)],
             "none": [],

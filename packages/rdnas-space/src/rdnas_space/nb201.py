@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .base import SupernetBase
+from .conv import Conv2d
 from .mixed import MixedOp
 from .normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
 from .ops import NB201_PRIMITIVES, ReLUConvBN, build_op
@@ -229,14 +230,14 @@ class _ResidualReduction(nn.Module):
         super().__init__()
         self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1, affine)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, affine)
-        self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False))
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), Conv2d(c_in, c_out, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
 def _skeleton(channels: int, n_per_stage: int, make_cell, affine: bool) -> tuple[nn.Module, nn.ModuleList, int]:
-    stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+    stem = nn.Sequential(Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
     layers = nn.ModuleList()
     c = channels
     for stage in range(3):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .cells import Cell, DualBranchCell
+from .conv import Conv2d
 from .fusion import FUSIONS
 from .genotype import Genotype
 from .normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
@@ -53,10 +54,10 @@ class AuxiliaryHead(nn.Module):
         self.features = nn.Sequential(
             nn.ReLU(inplace=True),
             nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
-            nn.Conv2d(channels, 128, 1, bias=False),
+            Conv2d(channels, 128, 1, bias=False),
             nn.BatchNorm2d(128),
             nn.ReLU(inplace=True),
-            nn.Conv2d(128, 768, 2, bias=False),
+            Conv2d(128, 768, 2, bias=False),
             nn.BatchNorm2d(768),
             nn.ReLU(inplace=True),
         )
@@ -83,7 +84,7 @@ class GenotypeNetwork(nn.Module):
         self.normalize = Normalize(cfg.mean, cfg.std)
         c = cfg.channels
         c_curr = cfg.stem_multiplier * c
-        self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+        self.stem = nn.Sequential(Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
         c_pp, c_p, c_curr = c_curr, c_curr, c
         self.cells = nn.ModuleList()
         self.reduction_positions = (cfg.n_cells // 3, 2 * cfg.n_cells // 3)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .conv import Conv2d
+
 __all__ = [
     "DARTS_OPS",
     "NB201_OPS",
@@ -57,7 +59,7 @@ class ReLUConvBN(_PreActivated):
                  dilation: int = 1) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
+            Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
             nn.BatchNorm2d(c_out, affine=affine),
         )
 
@@ -69,8 +71,8 @@ class DilConv(_PreActivated):
                  affine: bool = True) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in, bias=False),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
+            Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in, bias=False),
+            Conv2d(c_in, c_out, 1, bias=False),
             nn.BatchNorm2d(c_out, affine=affine),
         )
 
@@ -114,23 +116,29 @@ class Zero(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
-    """Stride-2 skip: ReLU, two offset 1x1 stride-2 convs, concatenated, then BN."""
+    """Stride-2 skip: ReLU, two offset 1x1 stride-2 convs, concatenated, then BN.
+
+    The two paths give ``ceil(c_out / 2)`` and ``floor(c_out / 2)`` channels (DARTS halves an even
+    ``c_out``); with ``c_out = 1`` only the first path exists (``conv_2`` is None).
+    """
 
     starts_with_relu = True
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
         super().__init__()
-        if c_out % 2:
-            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
+        if c_out < 1:
+            raise ValueError(f"FactorizedReduce needs at least one output channel, got {c_out}")
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_1 = Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = Conv2d(c_in, c_out // 2, 1, stride=2, bias=False) if c_out > 1 else None
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_from_relu(self.relu(x))
 
     def forward_from_relu(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv_2 is None:
+            return self.bn(self.conv_1(x))
         y = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:  # odd sizes: pad so both halves match
             y = nn.functional.pad(y, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))

@@ -1,0 +1,109 @@
+"""The one door every convolution of the project goes through: a guard around a oneDNN bug on CPU.
+
+Known upstream issue (``docs/results.md``, "Known upstream issues"): in torch 2.14.1's CPU build, oneDNN's
+``jit_1x1`` backward-weights kernel corrupts the heap when the input is channels_last and the convolution is
+1x1 with stride 2 and 2 to 7 input channels (less than one of oneDNN's 8-channel blocks), whatever the
+output channels.  At one OpenMP thread the process aborts ("double free or corruption") or segfaults;
+at two it often spins forever; sometimes it only returns a wrong weight gradient.  The forward pass and the
+input gradient are not affected, nor is any NCHW convolution.  ``tools/conv_sweep.py`` measures the set.
+
+:func:`conv2d` runs exactly those convolutions in NCHW (input and weight made contiguous, the output put
+back in channels_last), and every other convolution as ``torch.nn.functional.conv2d`` does.  Every
+convolution module of rdnas-space is a :class:`Conv2d`, which calls it; :func:`to_channels_last` converts any
+model (an advbench ResNet as well) to channels_last and routes its plain ``nn.Conv2d`` modules through the
+same guard, so no convolution the project runs can reach the bad kernel.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import torch
+from torch import nn
+
+__all__ = ["Conv2d", "conv2d", "conv_is_hazardous", "to_channels_last", "guard_convolutions"]
+
+_BLOCK = 8
+"""oneDNN's input-channel block on AVX2/AVX-512 (weights ``ABcd8b8a``): inputs of 2 to 7 channels fail."""
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+def _has_nchw_strides(t: torch.Tensor) -> bool:
+    """Exactly the strides of a fresh NCHW tensor.  ``is_contiguous()`` ignores the strides of size-1 dims,
+    so a 1x1 weight moved to channels_last (strides ``(C, 1, C, C)``) passes it, yet torch reads its strides
+    as channels_last and picks the channels_last kernel."""
+    expected, step = [], 1
+    for size in reversed(t.shape):
+        expected.append(step)
+        step *= max(size, 1)
+    return t.stride() == tuple(reversed(expected))
+
+
+def _as_nchw(t: torch.Tensor) -> torch.Tensor:
+    return t if _has_nchw_strides(t) else t.clone(memory_format=torch.contiguous_format)
+
+
+def conv_is_hazardous(x: torch.Tensor, weight: torch.Tensor, stride: int | tuple[int, ...] = 1,
+                      groups: int = 1) -> bool:
+    """Whether ``conv2d(x, weight, stride=stride, groups=groups)`` would run the faulty oneDNN kernel.
+
+    True for a CPU convolution whose input or weight does not have NCHW strides (channels_last, or a strided
+    view of it such as ``FactorizedReduce``'s offset slice: torch sends both to the channels_last kernel),
+    whose weight gradient will be computed, with a 1x1 kernel, a stride above 1, no grouping and 2 to 7 input
+    channels (measured: stride 2, any of 1 to 24 output channels; 1 and 8 to 40 input channels are safe).
+    """
+    if x.device.type != "cpu" or x.dim() != 4 or groups != 1:
+        return False
+    if not (torch.is_grad_enabled() and weight.requires_grad):
+        return False
+    c_in = weight.shape[1]
+    if weight.shape[2:] != (1, 1) or max(_pair(stride)) < 2 or not 2 <= c_in < _BLOCK:
+        return False
+    return not (_has_nchw_strides(x) and _has_nchw_strides(weight))
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           stride: int | tuple[int, ...] = 1, padding: int | str | tuple[int, ...] = 0,
+           dilation: int | tuple[int, ...] = 1, groups: int = 1) -> torch.Tensor:
+    """``torch.nn.functional.conv2d`` that never reaches the faulty kernel (:func:`conv_is_hazardous`).
+
+    A hazardous convolution runs on NCHW copies of its input and weight; its output is returned in
+    channels_last when the input had its channels innermost, so the layout of the network is kept.
+    """
+    if not conv_is_hazardous(x, weight, stride, groups):
+        return nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
+    y = nn.functional.conv2d(_as_nchw(x), _as_nchw(weight), bias, stride, padding, dilation, groups)
+    return y.contiguous(memory_format=torch.channels_last) if x.stride(1) == 1 else y
+
+
+class Conv2d(nn.Conv2d):
+    """``nn.Conv2d`` whose convolution goes through :func:`conv2d` (same parameters, same state dict)."""
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor,  # noqa: A002 (torch's name)
+                      bias: torch.Tensor | None) -> torch.Tensor:
+        if self.padding_mode != "zeros":
+            return super()._conv_forward(input, weight, bias)
+        return conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def guard_convolutions(model: M) -> M:
+    """Route every plain ``nn.Conv2d`` of ``model`` through :func:`conv2d`, in place; returns ``model``.
+
+    The modules keep their parameters, buffers and hooks: only their class becomes :class:`Conv2d`, which
+    adds no state.  Subclasses of ``nn.Conv2d`` with a forward of their own are left as they are.
+    """
+    for module in model.modules():
+        if type(module) is nn.Conv2d:
+            module.__class__ = Conv2d
+    return model
+
+
+def to_channels_last(model: M) -> M:
+    """``model.to(memory_format=torch.channels_last)`` with every convolution guarded; returns ``model``."""
+    return guard_convolutions(model).to(memory_format=torch.channels_last)
