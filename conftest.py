@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,3 +55,27 @@ def cifar_test(cifar_archive: Path, data_cache: Path):
     from advbench import load_dataset
 
     return load_dataset("archive", cifar_archive, "test", cache_dir=data_cache)
+
+
+def _run_isolated(code: str, threads: int = 1, timeout: float = 120.0, args: list[str] | None = None) -> dict:
+    """Run ``code`` in a fresh interpreter with ``OMP_NUM_THREADS=threads``; its last stdout line, as JSON.
+
+    A crash or a hang fails the calling test (with the end of what the child wrote to stderr) instead of
+    taking the test process down or stalling it.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, *(args or [])], env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the child process hung for {timeout:.0f} s at {threads} thread(s)")
+    if proc.returncode != 0:
+        pytest.fail(f"the child process failed with code {proc.returncode} at {threads} thread(s): "
+                    f"{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def run_isolated() -> Callable[..., dict]:
+    """:func:`_run_isolated`: run a script in a subprocess with a thread count and a timeout."""
+    return _run_isolated
