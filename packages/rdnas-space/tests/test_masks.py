@@ -143,3 +143,25 @@ def test_bad_mask_shape() -> None:
     edge = MixedOp("darts", DARTS_PRIMITIVES, 4, 4, 1)
     with pytest.raises(ValueError, match=r"shape \[2, 8\]"):
         edge(torch.randn(2, 4, 4, 4), torch.ones(8) / 8, torch.ones(3, 8, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("renormalize", [False, True])
+@pytest.mark.parametrize("n_per_stage, k", [(1, 1), (1, 5), (2, 3)])
+def test_nb201_shared_work_path_equals_naive_stacking(renormalize: bool, n_per_stage: int, k: int) -> None:
+    """NB201Supernet.forward_coalitions shares the stem and the first cell's edges on its input."""
+    torch.manual_seed(1)
+    net = NB201Supernet(4, n_per_stage, renormalize_masked=renormalize).eval()
+    with torch.no_grad():
+        net.alpha_cell.normal_()
+    x = torch.rand(3, 3, 16, 16)
+    coalitions = _random_coalitions(k, net.alpha_shape, seed=11 + k)
+    coalitions[0, 2] = False  # an empty edge: only `none` (zero) is left there
+    with torch.no_grad():
+        grouped = net.forward_coalitions(x, "cell", coalitions.reshape(k, -1))
+        naive = SupernetBase.forward_coalitions(net, x, "cell", coalitions)
+        single = net(x, {"cell": coalitions[0]})
+    assert grouped.shape == (k, 3, 10)
+    torch.testing.assert_close(grouped, naive, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grouped[0], single, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown branch"):
+        net.forward_coalitions(x, "normal", coalitions)

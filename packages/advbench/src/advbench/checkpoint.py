@@ -30,7 +30,8 @@ from torch import nn
 
 from .models import Classifier, build_model
 
-__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT", "atomic_torch_save"]
+__all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT", "atomic_torch_save",
+           "safe_load"]
 
 FORMAT = "advbench-checkpoint/1"
 
@@ -90,7 +91,13 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
-def _read(path: Path) -> Any:
+def safe_load(path: str | os.PathLike[str]) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with every failure as one :class:`CheckpointError`.
+
+    Tensors, containers and plain values load; anything that would need unpickling an arbitrary object is
+    refused.
+    """
+    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
@@ -125,7 +132,7 @@ def load_checkpoint(
             would need unpickling, or its weights do not fit the architecture.
     """
     p = Path(path)
-    data = _read(p)
+    data = safe_load(p)
     if not isinstance(data, dict):
         raise CheckpointError(f"{p} is not a checkpoint: expected a dict, found {type(data).__name__}")
     if data.get("format") == FORMAT:

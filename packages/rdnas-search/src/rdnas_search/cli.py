@@ -17,6 +17,7 @@ from typing import Any
 from advbench import CheckpointError, DataError
 
 from .config import ConfigError, apply_overrides, load_overrides, nb201_preset, search_preset, train_preset
+from .diagnose import DiagnoseOptions, diagnose
 from .nb201_search import NB201_GAMES, NB201Options, run_nb201
 from .search import RunDirError, run_search
 from .train import run_train
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     nb.add_argument("--game", choices=NB201_GAMES, default="supernet",
                     help="supernet (train and search, default) or table (ROSE on the benchmark itself)")
     nb.add_argument("--adversarial", action="store_true", help="add the PGD inner loop (clean by default)")
+    nb.add_argument("--diagnose", default=None, metavar="RUN_DIR",
+                    help="ranking diagnostic of the trained supernet(s) in RUN_DIR (an nb201 directory or one of "
+                         "its runs) against the --dataset column; trains nothing")
+    nb.add_argument("--cells", type=int, default=100, help="--diagnose: cells sampled (with --seed, default 0)")
+    nb.add_argument("--images", choices=("score", "val"), default="score",
+                    help="--diagnose: value cells on the last round's scoring images or on every validation image")
     return parser
 
 
@@ -97,7 +104,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _diagnose(args: argparse.Namespace) -> None:
+    options = DiagnoseOptions(n_cells=args.cells, seed=args.seed or 0, dataset=args.dataset, images=args.images,
+                              top_k=min(10, max(args.cells, 1)))
+    for r in diagnose(args.diagnose, options):
+        c, p = r["cells"], r["players"][1] if len(r["players"]) > 1 else r["players"][0]
+        print(f"{r['run']}: cells tau {c['kendall_tau']:.3f}, rho {c['spearman_rho']:.3f}, "
+              f"top-{options.top_k} overlap {c['top_k_overlap']:.2f}; players tau {p['kendall_tau']:.3f} "
+              f"({p['scores']}), {p['edges_agreeing']}/6 edges as the oracle")
+    print(f"wrote {args.diagnose}/diagnose.md")
+
+
 def _nb201(args: argparse.Namespace) -> None:
+    if args.diagnose:
+        _diagnose(args)
+        return
     if args.resume:
         print(f"resuming {args.resume}", flush=True)
         outcome = run_nb201(nb201_preset("cpu"), args.resume, resume=True)

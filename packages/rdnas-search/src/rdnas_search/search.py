@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from advbench import ThreatModel, pgd_train, resolve_device
-from advbench.checkpoint import atomic_torch_save
+from advbench.checkpoint import CheckpointError, atomic_torch_save, safe_load
 from advbench.report import atomic_write_text
 from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, to_channels_last
 from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
@@ -47,7 +47,7 @@ from .game import SupernetGame
 from .searchdata import search_split
 
 __all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "CHECKPOINT", "update_alpha", "build_supernet",
-           "result_file", "player_scores"]
+           "result_file", "player_scores", "load_search_checkpoint", "load_run_config"]
 
 CHECKPOINT = "checkpoint.pt"
 CKPT_FORMAT = "rdnas-search-checkpoint/1"
@@ -209,10 +209,12 @@ class Searcher:
     def _accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
         return 100.0 * float((self.net(x).argmax(1) == y).float().mean())
 
-    def _score_sample(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
-        """The scoring round's validation sample and its adversarial versions (crafted once, full supernet)."""
+    def _score_sample(self, epoch: int, n_images: int | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
+        """The scoring round's validation sample (``n_score`` images, or the first ``n_images`` of the round's
+        permutation of the validation set) and its adversarial versions (crafted once, full supernet)."""
         gen = torch.Generator().manual_seed(_seed_for(self.cfg.seed, epoch, "score"))
-        idx = torch.randperm(len(self.val_data), generator=gen)[: self.cfg.n_score]
+        idx = torch.randperm(len(self.val_data), generator=gen)[: n_images or self.cfg.n_score]
         x, y = self._to(self.val_data.x[idx]), self.val_data.y[idx].to(self.device)
         if not self.cfg.adversarial:
             return x, y, None, 0.0
@@ -300,6 +302,17 @@ class Searcher:
         atomic_torch_save(self.state_dict(), self.run_dir / CHECKPOINT)
 
 
+def load_search_checkpoint(path: Path) -> dict[str, Any]:
+    """A search checkpoint, loaded safely (``weights_only``); anything else is a :class:`RunDirError`."""
+    try:
+        state = safe_load(path)
+    except CheckpointError as exc:
+        raise RunDirError(str(exc)) from None
+    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+        raise RunDirError(f"{path} is not a search checkpoint")
+    return state
+
+
 def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """Rewrite log.jsonl from the checkpointed history (so a resumed run's log has no duplicates)."""
     atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
@@ -332,9 +345,7 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
     run = Path(run_dir)
     if resume:
         cfg = load_run_config(run)
-        state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
-        if state.get("format") != CKPT_FORMAT:
-            raise RunDirError(f"{run / CHECKPOINT} is not a search checkpoint")
+        state = load_search_checkpoint(run / CHECKPOINT)
         if int(state["epoch"]) >= cfg.epochs and (run / result_file(cfg)).is_file():
             raise RunDirError(f"{run} is a finished run ({cfg.epochs} epochs); nothing to resume")
     else:

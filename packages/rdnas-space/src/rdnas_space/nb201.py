@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .base import SupernetBase
+from .cells import expand_groups, group_sum, is_grouped
 from .conv import Conv2d
 from .mixed import MixedOp
 from .normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
@@ -202,6 +203,33 @@ class NB201SearchCell(nn.Module):
                 relus.append(torch.relu(nodes[target]))
         return nodes[3]
 
+    def forward_groups(self, x: torch.Tensor, weights: torch.Tensor, group_mask: torch.Tensor, base: int,
+                       renormalize: bool = False) -> torch.Tensor:
+        """Evaluate k coalitions at once on an input that is shared (batch ``base``) or grouped (``k * base``).
+
+        ``group_mask`` is bool ``[k, 6, O]``.  An edge reading a shared node runs each present operation once
+        and mixes per coalition (:meth:`MixedOp.forward_groups`); an edge reading a grouped node uses
+        per-sample masks.  Returns ``[k * base, ...]`` (or ``[base, ...]`` when k is 1).
+        """
+        k = group_mask.shape[0]
+        nodes = [x]
+        relus = [torch.relu(x)]
+        for e, (target, source) in enumerate(NB201_EDGES):
+            h = nodes[source]
+            if is_grouped(h, base, k):
+                y = self.edges[e](h, weights[e], group_mask[:, e].repeat_interleave(base, dim=0), xr=relus[source],
+                                  renormalize=renormalize)
+            else:
+                y = self.edges[e].forward_groups(h, weights[e], group_mask[:, e], xr=relus[source],
+                                                 renormalize=renormalize)
+            if target == len(nodes):
+                nodes.append(y)
+            else:
+                nodes[target] = group_sum([nodes[target], y], base, k)
+            if e in (0, 2):
+                relus.append(torch.relu(nodes[target]))
+        return nodes[3]
+
 
 class NB201Cell(nn.Module):
     """A derived NB201 cell: one operation per edge (BN with affine)."""
@@ -277,6 +305,29 @@ class NB201Supernet(SupernetBase):
             else:
                 h = layer(h)
         return self.classifier(self.global_pooling(self.lastact(h)).flatten(1))
+
+    def forward_coalitions(self, x: torch.Tensor, branch: str, coalitions: torch.Tensor) -> torch.Tensor:
+        """Evaluate k coalitions of the ``cell`` alpha in one pass, sharing the coalition-independent work.
+
+        Same result as stacking ``x`` once per coalition with per-sample masks
+        (:meth:`SupernetBase.forward_coalitions`), but the stem and every operation of the first cell that
+        reads its (shared) input run once on the B images instead of k times.  ``coalitions``: bool
+        ``[k, 6, O]`` or ``[k, 6 * O]``; returns logits ``[k, B, classes]``.
+        """
+        if branch not in self.branches:
+            raise ValueError(f"unknown branch {branch!r}; this network has {list(self.branches)}")
+        k, base = coalitions.shape[0], x.shape[0]
+        group_mask = coalitions.reshape((k, *self.alpha_shape)).to(device=x.device, dtype=torch.bool)
+        weights = torch.softmax(self.alpha_cell, dim=-1)
+        h = self.stem(self.normalize(x))
+        for layer in self.layers:
+            if isinstance(layer, NB201SearchCell):
+                h = layer.forward_groups(h, weights, group_mask, base, self.renormalize_masked)
+            else:
+                h = layer(h)
+        if h.shape[0] == base and k > 1:
+            h = expand_groups(h, k)
+        return self.classifier(self.global_pooling(self.lastact(h)).flatten(1)).reshape(k, base, -1)
 
     def derive_ops(self) -> tuple[int, ...]:
         """Argmax operation per edge (``none`` included, as in NAS-Bench-201), as op indices."""
