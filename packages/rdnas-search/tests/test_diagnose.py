@@ -11,10 +11,10 @@ import torch
 from rdnas_search import SupernetGame
 from rdnas_search.cli import main
 from rdnas_search.config import nb201_preset
-from rdnas_search.diagnose import DiagnoseOptions, cell_values, diagnose, rank_agreement, sample_cells, tabular_shapley
+from rdnas_search.diagnose import DiagnoseOptions, cell_values, diagnose, rank_agreement, tabular_shapley
 from rdnas_search.nb201 import NB201TableGame, TableBenchmark, open_benchmark
 from rdnas_search.nb201_search import NB201Options, run_nb201
-from rdnas_space import NB201_PRIMITIVES, ops_to_arch
+from rdnas_space import NB201_PRIMITIVES, ops_to_arch, sample_cells
 from torch import nn
 
 PNG = b"\x89PNG\r\n\x1a\n"

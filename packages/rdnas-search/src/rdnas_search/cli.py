@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     nb.add_argument("--dataset", default="cifar10", help="benchmark column: cifar10 (default), cifar100, "
                     "ImageNet16-120")
     nb.add_argument("--runs", type=int, default=3, help="seeded runs (seeds S, S+1, ...)")
-    nb.add_argument("--scorer", choices=("rose", "mc", "darts"), default=None)
+    nb.add_argument("--scorer", choices=("rose", "mc", "darts", "naswot"), default=None,
+                    help="rose (default), mc, darts, or naswot (training-free peer: the best of random cells)")
     nb.add_argument("--game", choices=NB201_GAMES, default="supernet",
                     help="supernet (train and search, default) or table (ROSE on the benchmark itself)")
     nb.add_argument("--adversarial", action="store_true", help="add the PGD inner loop (clean by default)")

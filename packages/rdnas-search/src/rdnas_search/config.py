@@ -58,7 +58,7 @@ class SearchConfig:
     attack_step: float = 2 / 255
     attack_steps: int = 7
     # scoring
-    scorer: str = "rose"  # rose | mc | darts
+    scorer: str = "rose"  # rose | mc | darts | naswot (nb201 only: training-free, Mellor et al. 2021)
     n_permutations: int = 10
     n_groups: int = 5
     antithetic: bool = True
@@ -70,6 +70,8 @@ class SearchConfig:
     n_score: int = 100  # validation images per scoring round
     coalition_batch: int = 8  # coalitions per forward pass
     truncation_tol: float | None = None
+    naswot_cells: int = 100  # --scorer naswot: random cells scored (the authors' N)
+    naswot_batch: int = 128  # --scorer naswot: training images in the one batch (the authors' batch)
     renormalize_masked: bool = False  # a coalition's present ops on an edge take the masked ops' weight (NOTES.md)
     # architecture update
     update: str = "shift"  # shift (additive + per-edge shift) | adam (eq. 13)
@@ -82,7 +84,7 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         choices = {"space": ("dual", "single", "nb201"), "fusion": ("eca", "none", "cbam", "ecam"),
-                   "scorer": ("rose", "mc", "darts"), "update": ("shift", "adam"),
+                   "scorer": ("rose", "mc", "darts", "naswot"), "update": ("shift", "adam"),
                    "value_metric": ("accuracy", "neg_ce"),
                    "dataset": ("embedded", "cifar10", "cifar100", "svhn", "imagefolder", "archive")}
         for name, allowed in choices.items():
@@ -98,13 +100,15 @@ class SearchConfig:
         if not 0.0 <= self.lam <= 1.0:
             raise ConfigError(f"lam must lie in [0, 1], got {self.lam}")
         units = self.n_permutations // 2 if self.antithetic else self.n_permutations
-        if self.scorer != "darts" and units < self.n_groups:
+        if self.scorer == "naswot" and self.space != "nb201":
+            raise ConfigError("the naswot scorer scores NAS-Bench-201 cells: use it with rdnas-search nb201")
+        if self.scorer in ("rose", "mc") and units < self.n_groups:
             raise ConfigError(f"n_permutations={self.n_permutations} gives {units} sampling units, fewer than "
                               f"n_groups={self.n_groups}")
         if self.antithetic and self.n_permutations % 2:
             raise ConfigError("antithetic sampling needs an even n_permutations")
         for name in ("n_train", "n_val", "n_score", "coalition_batch", "n_permutations", "n_groups", "channels",
-                     "cells_per_stage"):
+                     "cells_per_stage", "naswot_cells", "naswot_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.n_score > self.n_val:

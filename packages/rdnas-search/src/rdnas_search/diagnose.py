@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from advbench.report import atomic_write_text
-from rdnas_space import NB201_EDGES, NB201_PRIMITIVES, ops_to_arch
+from rdnas_space import NB201_EDGES, NB201_PRIMITIVES, ops_to_arch, sample_cells
 from rose_estimator import Game, RoseResult
 from scipy import stats
 
@@ -75,12 +75,6 @@ class DiagnoseOptions:
             raise ConfigError(f"oracle_walks must be an even number of at least 2, got {self.oracle_walks}")
         if self.images not in ("score", "val"):
             raise ConfigError(f"images must be score or val, got {self.images!r}")
-
-
-def sample_cells(n: int, seed: int) -> np.ndarray:
-    """``n`` distinct cells as op indices ``[n, 6]``, drawn uniformly with ``seed``."""
-    codes = np.random.default_rng(seed).choice(_N_OPS ** _N_EDGES, size=n, replace=False)
-    return np.stack([(codes // _N_OPS ** (_N_EDGES - 1 - e)) % _N_OPS for e in range(_N_EDGES)], axis=1)
 
 
 def cell_values(game: Game, cells: np.ndarray, metric_weights: tuple[float, ...] | None = None,

@@ -11,6 +11,9 @@ Two games (``NB201Options.game``):
   :class:`~rdnas_search.nb201.NB201TableGame`, valued from the benchmark itself: a
   test bed for the estimator, not a search result.
 
+``scorer="naswot"`` (either game) is the training-free peer (:mod:`~rdnas_search.naswot`): N random cells
+scored on one batch of the run's training images, the best kept.
+
 A run directory holds ``config.json``, one sub-directory per seeded run (a full
 search run directory: checkpoints, logs, alpha plots), ``runs.jsonl`` (one
 record per finished run), ``summary.json``, ``accuracy.png`` and ``report.md``.
@@ -28,13 +31,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from advbench import resolve_device
 from advbench.report import atomic_write_text
 from rose_estimator import RoseConfig, RoseEstimator
 
 from .config import ConfigError, SearchConfig, from_dict, to_dict
+from .naswot import naswot_search
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
 from .report import save_figure
 from .search import CHECKPOINT, RunDirError, player_scores, run_search
+from .searchdata import search_split
 
 __all__ = ["NB201Options", "NB201Outcome", "run_nb201", "NB201_GAMES"]
 
@@ -113,6 +120,22 @@ def _table_run(cfg: SearchConfig, bench: TableBenchmark, dataset: str, run_dir: 
     return arch, seconds
 
 
+def _naswot_run(cfg: SearchConfig, run_dir: Path) -> tuple[str, float]:
+    """NASWOT over ``cfg.naswot_cells`` random cells; writes ``cell.json`` (every cell's score included)."""
+    cell = run_dir / "cell.json"
+    if cell.is_file():
+        record = json.loads(cell.read_text())
+        return record["arch"], float(record["search_time_s"])
+    train, _ = search_split(cfg.dataset, cfg.n_train, cfg.n_val, cfg.seed, cfg.data_root)
+    idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.naswot_batch]
+    result = naswot_search(train.x[idx], cfg.naswot_cells, cfg.seed, n_classes=train.num_classes,
+                           device=resolve_device(cfg.device))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cell, json.dumps({"arch": result.arch, "search_time_s": result.seconds, "scorer": "naswot",
+                                        "score": result.score, "cells": result.cells}, indent=2) + "\n")
+    return result.arch, result.seconds
+
+
 def _summary(rows: list[dict[str, Any]], dataset: str) -> dict[str, Any]:
     """Mean and (population) standard deviation over runs, as the benchmark's papers report them."""
     out: dict[str, Any] = {"dataset": dataset, "runs": len(rows)}
@@ -156,6 +179,8 @@ def _report(cfg: SearchConfig, options: NB201Options, bench_name: str, rows: lis
     d = options.dataset
     what = ("ROSE over the tabular game (no training)" if options.game == "table" else
             f"supernet search, scorer `{cfg.scorer}`, adversarial: {cfg.adversarial}")
+    if cfg.scorer == "naswot":
+        what = f"NASWOT over {cfg.naswot_cells} random cells (training-free, no supernet)"
     lines = ["# NAS-Bench-201 lookup search", "",
              f"{what}; preset `{cfg.preset}`; benchmark source `{bench_name}`; column: {d} test accuracy "
              f"(200 epochs).", "",
@@ -241,7 +266,9 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
     for r in range(options.runs):
         seed = cfg.seed + r
         sub = run / f"run{r}-seed{seed}"
-        if options.game == "table":
+        if cfg.scorer == "naswot":
+            arch, seconds = _naswot_run(replace(cfg, seed=seed), sub)
+        elif options.game == "table":
             arch, seconds = _table_run(replace(cfg, seed=seed), bench, options.dataset, sub)
         else:
             arch, seconds = _supernet_run(replace(cfg, seed=seed), sub, stop_after)

@@ -30,6 +30,7 @@ from .nb201 import (
     default_table_path,
     ops_to_arch,
     ops_to_code,
+    sample_cells,
 )
 from .network import GenotypeNetwork, NetworkConfig
 from .normalize import CIFAR10_MEAN, CIFAR10_STD, Normalize
@@ -46,5 +47,5 @@ __all__ = [
     "Supernet", "SupernetBase", "SupernetConfig", "arch_to_ops", "build_op", "code_to_ops", "conv2d",
     "conv_is_hazardous", "count_flops", "count_parameters", "default_table_path", "derive_cell", "draw_cell",
     "draw_genotype", "eca_kernel_size", "edge_endpoints", "guard_convolutions", "n_edges", "ops_to_arch",
-    "ops_to_code", "plot_alpha_heatmaps", "to_channels_last",
+    "ops_to_code", "plot_alpha_heatmaps", "sample_cells", "to_channels_last",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "ops_to_arch",
     "ops_to_code",
     "code_to_ops",
+    "sample_cells",
     "NB201Table",
     "default_table_path",
     "NB201SearchCell",
@@ -103,6 +104,14 @@ def code_to_ops(code: int) -> tuple[int, ...]:
         code, o = divmod(code, len(NB201_PRIMITIVES))
         ops.append(o)
     return tuple(reversed(ops))
+
+
+def sample_cells(n: int, seed: int) -> np.ndarray:
+    """``n`` distinct cells drawn uniformly from the 15,625 with ``seed``, as op indices ``[n, 6]``."""
+    if not 0 <= n <= NB201_N_ARCHS:
+        raise ValueError(f"can draw 0 to {NB201_N_ARCHS} distinct cells, not {n}")
+    codes = np.random.default_rng(seed).choice(NB201_N_ARCHS, size=n, replace=False)
+    return np.array([code_to_ops(int(c)) for c in codes], dtype=np.int64).reshape(n, len(NB201_EDGES))
 
 
 def default_table_path() -> Path:
