@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .files import atomic_torch_save
 from .models import Classifier, build_model
 
 __all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT", "atomic_torch_save",
@@ -79,18 +80,6 @@ def save_checkpoint(path: str | os.PathLike[str], net: nn.Module, info: Checkpoi
     return target
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def safe_load(path: str | os.PathLike[str]) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, with every failure as one :class:`CheckpointError`.
 
@@ -105,12 +94,18 @@ def safe_load(path: str | os.PathLike[str]) -> Any:
             warnings.simplefilter("ignore", UserWarning)  # protocol notes on foreign pickles
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "WeightsUnpickler error" in ln or "Unsupported" in ln]
-        reason = (lines[0] if lines else type(exc).__name__).replace("WeightsUnpickler error: ", "")
-        raise CheckpointError(f"{path} is not a safe checkpoint (refused to unpickle: {reason[:160]})") from None
+        found = re.search(r"[Uu]nsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", str(exc))
+        if found:
+            name = found.group(1) or found.group(2)
+            raise CheckpointError(f"{path} holds objects that a safe load refuses to unpickle ({name}): "
+                                  "save tensors and plain containers only") from None
+        raise CheckpointError(f"{path} is not a checkpoint (torch.load cannot read it)") from None
     except Exception as exc:  # torch.load raises many types on non-checkpoint bytes
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a valid checkpoint ({first[:160]})") from None
+        text = str(exc)
+        if "central directory" in text or "PytorchStreamReader" in text or "zip archive" in text:
+            raise CheckpointError(f"{path} is truncated or damaged (its zip archive is incomplete)") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a checkpoint ({first[:100]})") from None
 
 
 def load_checkpoint(
@@ -136,6 +131,10 @@ def load_checkpoint(
     if not isinstance(data, dict):
         raise CheckpointError(f"{p} is not a checkpoint: expected a dict, found {type(data).__name__}")
     if data.get("format") == FORMAT:
+        missing = [k for k in ("arch", "mean", "std", "state_dict") if k not in data]
+        if missing:
+            raise CheckpointError(f"{p} is an advbench checkpoint without its {', '.join(missing)} entr"
+                                  f"{'y' if len(missing) == 1 else 'ies'}: re-save it with save_checkpoint")
         info = CheckpointInfo(arch=str(data["arch"]), arch_kwargs=dict(data.get("arch_kwargs", {})),
                               mean=tuple(data["mean"]), std=tuple(data["std"]), dataset=str(data.get("dataset", "")),
                               classes=list(data.get("classes", [])), provenance=dict(data.get("provenance", {})))

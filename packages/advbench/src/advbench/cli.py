@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             results = evaluate(args.model, cfg)
         else:
             results = evaluate_transfer(args.models, cfg)
-    except (CheckpointError, DataError, ValueError) as exc:
-        print(f"advbench: error: {exc}", file=sys.stderr)
+    except (CheckpointError, DataError, ValueError, OSError) as exc:
+        text = str(exc).strip()
+        print(f"advbench: error: {text.splitlines()[0] if text else type(exc).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("advbench: interrupted", file=sys.stderr)

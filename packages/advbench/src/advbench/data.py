@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .files import atomic_torch_save
+
 __all__ = ["TensorData", "DataError", "load_dataset", "subset", "DATASETS", "default_cache_dir"]
 
 DATASETS = ("cifar10", "cifar100", "svhn", "imagefolder", "archive", "npz")
@@ -104,10 +106,7 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
         blob = torch.load(cached, map_location="cpu", weights_only=True)
         return TensorData(blob["x"].float().div_(255.0), blob["y"].long(), list(blob["classes"]), name)
     x_uint8, y, classes = _decode(name, root_path, split, download)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"x": x_uint8, "y": y, "classes": classes}, tmp)
-    os.replace(tmp, cached)
+    atomic_torch_save({"x": x_uint8, "y": y, "classes": classes}, cached)
     return TensorData(x_uint8.float().div_(255.0), y.long(), classes, name)
 
 
@@ -188,7 +187,8 @@ def _archive(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, list[s
                     if fh is not None:
                         found.setdefault(parts[1], []).append((parts[2], fh.read()))
     except (tarfile.TarError, OSError) as exc:
-        raise DataError(f"{path} is not a readable .tar archive ({exc})") from None
+        reason = str(exc).strip().splitlines()[0].rstrip(":") if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path} is not a readable .tar archive ({reason})") from None
     classes = sorted(found)
     images, labels = [], []
     for label, cls in enumerate(classes):

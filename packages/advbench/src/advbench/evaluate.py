@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,11 +14,12 @@ from . import __version__
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .data import DataError, TensorData, load_dataset, subset
 from .device import resolve_device
+from .files import check_output_dir
 from .report import write_outputs
 from .suites import run_autoattack_suite, run_confusion, run_sweep, run_transfer, run_whitebox
 from .suites.common import model_size
 
-__all__ = ["EvalConfig", "evaluate", "evaluate_transfer", "SUITES"]
+__all__ = ["EvalConfig", "evaluate", "evaluate_transfer", "check_finite_logits", "SUITES"]
 
 SUITES = ("whitebox", "sweep", "autoattack", "confusion", "all")
 
@@ -50,19 +52,44 @@ class EvalConfig:
         if self.n_examples is not None and self.n_examples < 1:
             raise ValueError(f"--n-examples must be positive, got {self.n_examples}")
         if not 0.0 < self.eps <= 1.0:
-            raise ValueError(f"eps must lie in (0, 1], got {self.eps}")
+            raise ValueError(f"--eps must lie in (0, 1], got {self.eps}")
+        if not 0.0 < self.step <= 1.0:
+            raise ValueError(f"--step must lie in (0, 1], got {self.step}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be a non-negative integer, got {self.seed}")
+        check_output_dir(self.out)
 
 
-def _load_data(cfg: EvalConfig, info: CheckpointInfo) -> TensorData:
+def _load_data(cfg: EvalConfig, info: CheckpointInfo) -> tuple[TensorData, str]:
+    """The evaluation subset, and a note when ``--n-examples`` asks for more images than the split has."""
     name = cfg.dataset or (info.dataset if info.dataset in ("cifar10", "cifar100", "svhn") else "cifar10")
     data = load_dataset(name, cfg.data_root, cfg.split, download=cfg.download, cache_dir=cfg.cache_dir)
     if data.num_classes != info.num_classes:
         raise DataError(f"the model predicts {info.num_classes} classes but {name} has {data.num_classes}: "
                         "evaluate it on the dataset it was trained for")
-    return subset(data, cfg.n_examples, cfg.seed)
+    note = ""
+    if cfg.n_examples is not None and cfg.n_examples > len(data):
+        note = (f"--n-examples {cfg.n_examples} asks for more images than the {cfg.split} split of {data.name} "
+                f"has: all {len(data)} are evaluated")
+        print(f"advbench: note: {note}", file=sys.stderr)
+    return subset(data, cfg.n_examples, cfg.seed), note
 
 
-def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta: dict[str, Any]) -> dict[str, Any]:
+def check_finite_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> None:
+    """Refuse a model whose logits on the first batch are NaN or infinite: every accuracy would be noise."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        logits = model(x[:batch_size].to(device))
+    if not torch.isfinite(logits).all():
+        bad = int((~torch.isfinite(logits)).any(dim=1).sum())
+        raise ValueError(f"the model returns non-finite logits (NaN or inf) for {bad} of the first "
+                         f"{logits.shape[0]} images: refusing to report accuracies")
+
+
+def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta: dict[str, Any],
+            note: str = "") -> dict[str, Any]:
     return {
         "advbench_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -71,7 +98,7 @@ def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta:
         "eps": cfg.eps,
         "model": model_meta,
         "data": {"dataset": data.name, "split": cfg.split, "n_examples": len(data), "seed": cfg.seed,
-                 "classes": data.classes},
+                 "classes": data.classes, **({"note": note} if note else {})},
     }
 
 
@@ -80,14 +107,15 @@ def evaluate(model_path: str | Path, cfg: EvalConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model, info = load_checkpoint(model_path, arch=cfg.arch, device=device)
-    data = _load_data(cfg, info)
+    data, note = _load_data(cfg, info)
     x, y = data.x, data.y
+    check_finite_logits(model, x, cfg.batch_size)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     size = model_size(model, (1, *x.shape[1:]))
     meta = {"path": str(model_path), "name": Path(model_path).stem, "arch": info.arch, "arch_kwargs": info.arch_kwargs,
             "trained_on": info.dataset, "provenance": info.provenance, "size": size}
-    results = _header(cfg, device, data, meta)
+    results = _header(cfg, device, data, meta, note)
     suites = ["whitebox", "sweep", "confusion"] if cfg.suite == "all" else [cfg.suite]
     common = {"seed": cfg.seed, "batch_size": cfg.batch_size}
     log_file = out / "autoattack.log"
@@ -122,13 +150,14 @@ def evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig) -> dict[st
     for p in model_paths:
         stem = Path(p).stem
         names.append(stem if stem not in names else f"{stem}-{len(names)}")
-    data = _load_data(cfg, loaded[0][1])
-    for (_, info), p in zip(loaded, model_paths, strict=True):
+    data, note = _load_data(cfg, loaded[0][1])
+    for (model, info), p in zip(loaded, model_paths, strict=True):
         if info.num_classes != data.num_classes:
             raise DataError(f"{p} predicts {info.num_classes} classes but the data has {data.num_classes}")
+        check_finite_logits(model, data.x, cfg.batch_size)
     models = {n: m for n, (m, _) in zip(names, loaded, strict=True)}
     meta = {"path": ", ".join(map(str, model_paths)), "name": "transfer", "arch": ", ".join(i.arch for _, i in loaded)}
-    results = _header(cfg, device, data, meta)
+    results = _header(cfg, device, data, meta, note)
     results["suites"] = [run_transfer(models, data.x, data.y, eps=cfg.eps, step=cfg.step, seed=cfg.seed,
                                       batch_size=cfg.batch_size, progress=cfg.progress)]
     results["robustbench"] = None

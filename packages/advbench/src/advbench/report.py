@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .files import atomic_write, atomic_write_text
 
 __all__ = ["write_outputs", "atomic_write_text", "markdown_report"]
 
 _LABELS = {"clean": "Clean", "fgsm": "FGSM", "pgd20": "PGD-20", "pgd100": "PGD-100", "apgd_ce": "APGD-CE",
            "autoattack": "AutoAttack"}
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _plt():
@@ -37,9 +24,7 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight"))
     _plt().close(fig)
     return path
 
@@ -98,6 +83,8 @@ def markdown_report(results: dict[str, Any]) -> str:
               f"- data: {d['dataset']} {d['split']} split, {d['n_examples']} examples chosen with seed {d['seed']}",
               f"- threat model: Linf, eps = {results['eps'] * 255:.3g}/255; device {results['device']}",
               f"- advbench {results['advbench_version']}, {results['created']}", ""]
+    if d.get("note"):
+        lines[-1:-1] = [f"- **note**: {d['note']}"]
     for suite in results["suites"]:
         name = suite["suite"]
         lines.append(f"## {name}")

@@ -19,7 +19,7 @@ from advbench import CheckpointError, DataError
 from .config import ConfigError, apply_overrides, load_overrides, nb201_preset, search_preset, train_preset
 from .diagnose import DiagnoseOptions, diagnose
 from .nb201_search import NB201_GAMES, NB201Options, run_nb201
-from .search import RunDirError, run_search
+from .search import RunDirError, render_report, run_search
 from .train import run_train
 
 __all__ = ["main"]
@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     _common(train)
     train.add_argument("--genotype", default=None,
                        help="genotype.json, a published genotype (darts_v2, pdarts, advrush) or an advbench arch")
+    rep = sub.add_parser("report", help="re-render a search run's derived result, plots and report.md")
+    rep.add_argument("run_dir", metavar="RUN_DIR", help="a search run directory whose epochs are all done")
     nb = sub.add_parser("nb201", help="NAS-Bench-201 lookup mode: seeded searches, derived cells looked up")
     _common(nb, data=False)
     nb.add_argument("--benchmark", default=None,
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 outcome = run_search(cfg, out)
             print(f"genotype: {outcome.genotype.to_darts() if outcome.genotype else '(not finished)'}")
             print(f"wrote {outcome.run_dir}/report.md")
+        elif args.command == "report":
+            print(f"wrote {render_report(args.run_dir)}")
         elif args.command == "nb201":
             _nb201(args)
         else:
@@ -175,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rdnas-search: interrupted; the last completed epoch is checkpointed: resume with --resume "
-              f"{args.resume or args.out}", file=sys.stderr)
+        where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "run_dir", "")
+        print(f"rdnas-search: interrupted; the last completed epoch is checkpointed: resume with --resume {where}",
+              file=sys.stderr)
         return 130
     return 0
 

@@ -9,7 +9,9 @@ tests.  What ``cpu`` scales, and why, is documented next to each value.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -73,9 +75,15 @@ class SearchConfig:
     naswot_cells: int = 100  # --scorer naswot: random cells scored (the authors' N)
     naswot_batch: int = 128  # --scorer naswot: training images in the one batch (the authors' batch)
     renormalize_masked: bool = False  # a coalition's present ops on an edge take the masked ops' weight (NOTES.md)
+    coalition_value: str = "mixture"  # mixture (the masked mixture, NOTES.md) | paths (single paths drawn from it)
+    # weight training: the whole mixture (DARTS), or one op per edge and image: uniform (SPOS), or uniform in the
+    # warm-up and then drawn from softmax(alpha) (alpha)
+    path_sampling: str = "none"
     # architecture update
     update: str = "shift"  # shift (additive + per-edge shift) | adam (eq. 13)
     eta: float = 0.5
+    score_momentum: float = 0.0  # alpha moves by the running average m <- mu m + (1 - mu) Score (Shapley-NAS); 0: off
+    derive: str = "alpha"  # alpha (argmax of the final alpha) | mean_score (argmax of the mean of every round's score)
     arch_lr: float = 3e-4
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
@@ -85,6 +93,8 @@ class SearchConfig:
     def __post_init__(self) -> None:
         choices = {"space": ("dual", "single", "nb201"), "fusion": ("eca", "none", "cbam", "ecam"),
                    "scorer": ("rose", "mc", "darts", "naswot"), "update": ("shift", "adam"),
+                   "coalition_value": ("mixture", "paths"), "path_sampling": ("none", "uniform", "alpha"),
+                   "derive": ("alpha", "mean_score"),
                    "value_metric": ("accuracy", "neg_ce"),
                    "dataset": ("embedded", "cifar10", "cifar100", "svhn", "imagefolder", "archive")}
         for name, allowed in choices.items():
@@ -111,6 +121,13 @@ class SearchConfig:
                      "cells_per_stage", "naswot_cells", "naswot_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.score_momentum < 1.0:
+            raise ConfigError(f"score_momentum must lie in [0, 1), got {self.score_momentum}")
+        if (self.path_sampling != "none" or self.coalition_value == "paths") and not self.renormalize_masked:
+            raise ConfigError("single paths (path_sampling, coalition_value=paths) weigh their op by 1: set "
+                              "renormalize_masked=true, so coalitions of one op per edge mean the same sub-network")
+        if self.derive == "mean_score" and self.scorer not in ("rose", "mc"):
+            raise ConfigError("derive=mean_score needs ROSE or Monte-Carlo scores (scorer rose or mc)")
         if self.n_score > self.n_val:
             raise ConfigError(f"n_score ({self.n_score}) cannot exceed n_val ({self.n_val})")
 
@@ -163,8 +180,11 @@ class TrainConfig:
 
 
 def _check_common(cfg: SearchConfig | TrainConfig) -> None:
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise ConfigError(f"epochs and batch_size must be positive, got {cfg.epochs}, {cfg.batch_size}")
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {cfg.seed}")
+    for name in ("epochs", "batch_size"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be positive, got {getattr(cfg, name)}")
     if not 0.0 <= cfg.eps <= 1.0:
         raise ConfigError(f"eps must lie in [0, 1], got {cfg.eps}")
     if cfg.n_cells < 3:
@@ -234,30 +254,71 @@ def train_preset(name: str) -> TrainConfig:
     return TRAIN_PRESETS[name]
 
 
-def _coerce(f: dataclasses.Field, value: Any) -> Any:
-    kind = str(f.type)
-    if isinstance(value, str) and not kind.startswith("str"):
-        text = value.strip()
-        if text.lower() in ("none", "null"):
+def _check_type(f: dataclasses.Field, value: Any) -> Any:
+    """``value`` if it fits the field's annotation (``int``, ``float``, ``bool``, ``str``, ``X | None``,
+    ``tuple[T, T]`` or ``tuple[T, ...]``), else a :class:`ConfigError` naming the option.  Integer fields take no
+    fractions, float fields no NaN or infinity, and booleans are not numbers."""
+    kind = str(f.type).replace(" ", "")
+    if value is None:
+        if kind.endswith("|None"):
             return None
-        if kind.startswith("bool"):
+        raise ConfigError(f"{f.name} needs a value, got none")
+    kind = kind.removesuffix("|None")
+    if kind.startswith("tuple["):
+        inner = kind[len("tuple["):-1].split(",")
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{f.name} must be a list, got {value!r}")
+        if inner[-1] != "..." and len(value) != len(inner):
+            raise ConfigError(f"{f.name} must have {len(inner)} entries, got {len(value)}")
+        return tuple(_scalar(f.name, inner[0], v) for v in value)
+    return _scalar(f.name, kind, value)
+
+
+def _scalar(name: str, kind: str, value: Any) -> Any:
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        return float(value)
+    if kind == "str" and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    """Parse a command-line string for field ``f`` (``none``, booleans, ``8/255``, JSON), then check its type."""
+    kind = str(f.type).replace(" ", "")
+    base = kind.removesuffix("|None")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("none", "null") and kind.endswith("|None"):
+            return None
+        if base == "str":
+            return value
+        if base == "bool":
             if text.lower() in ("1", "true", "yes", "on"):
                 return True
             if text.lower() in ("0", "false", "no", "off"):
                 return False
             raise ConfigError(f"{f.name} must be true or false, got {value!r}")
-        if "/" in text and ("float" in kind):
+        if "/" in text and base == "float":
             num, _, den = text.partition("/")
-            return float(num) / float(den)
-        try:
-            value = json.loads(text if not text.startswith("(") else "[" + text[1:-1] + "]")
-        except json.JSONDecodeError:
-            raise ConfigError(f"bad value for {f.name}: {value!r}") from None
-    if kind.startswith("tuple") and isinstance(value, list):
-        return tuple(value)
-    if "float" in kind and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+            value = float(num) / float(den)
+        elif base == "float":
+            value = float(text)
+        else:
+            try:
+                value = json.loads(text if not text.startswith("(") else "[" + text[1:-1] + "]")
+            except json.JSONDecodeError:
+                raise ConfigError(f"bad value for {f.name}: {value!r}") from None
+    return _check_type(f, value)
 
 
 def apply_overrides(cfg: C, overrides: dict[str, Any]) -> C:
@@ -267,9 +328,13 @@ def apply_overrides(cfg: C, overrides: dict[str, Any]) -> C:
     for key, value in overrides.items():
         name = key.replace("-", "_")
         if name not in known:
-            raise ConfigError(f"unknown option {key!r}; known: {', '.join(sorted(known))}")
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"options: {', '.join(sorted(known))}"
+            raise ConfigError(f"unknown option {key!r}; {hint}")
         try:
             changes[name] = _coerce(known[name], value)
+        except ConfigError:
+            raise
         except (ValueError, ZeroDivisionError):
             raise ConfigError(f"bad value for {key}: {value!r}") from None
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from advbench.report import atomic_write_text
+from advbench.files import atomic_write_text
 from rdnas_space import NB201_EDGES, NB201_PRIMITIVES, ops_to_arch, sample_cells
 from rose_estimator import Game, RoseResult
 from scipy import stats

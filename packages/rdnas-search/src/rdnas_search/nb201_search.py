@@ -33,14 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 from advbench import resolve_device
-from advbench.report import atomic_write_text
+from advbench.files import atomic_write_text, check_output_dir
 from rose_estimator import RoseConfig, RoseEstimator
 
 from .config import ConfigError, SearchConfig, from_dict, to_dict
 from .naswot import naswot_search
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
 from .report import save_figure
-from .search import CHECKPOINT, RunDirError, player_scores, run_search
+from .search import RunDirError, is_finished, player_scores, run_search
 from .searchdata import search_split
 
 __all__ = ["NB201Options", "NB201Outcome", "run_nb201", "NB201_GAMES"]
@@ -93,10 +93,9 @@ def _search_time(run_dir: Path) -> float:
 
 def _supernet_run(cfg: SearchConfig, run_dir: Path, stop_after: int | None) -> tuple[str | None, float]:
     """Run, resume or reuse one seeded supernet search; the derived cell (None if stopped) and its time."""
-    cell = run_dir / "cell.json"
-    if cell.is_file():
-        return json.loads(cell.read_text())["arch"], _search_time(run_dir)
-    outcome = run_search(cfg, run_dir, resume=(run_dir / CHECKPOINT).is_file(), stop_after=stop_after)
+    if is_finished(run_dir):
+        return json.loads((run_dir / "cell.json").read_text())["arch"], _search_time(run_dir)
+    outcome = run_search(cfg, run_dir, resume=(run_dir / "config.json").is_file(), stop_after=stop_after)
     return (outcome.genotype if outcome.finished else None), _search_time(run_dir)
 
 
@@ -239,7 +238,7 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
         ConfigError: bad options; RunDirError: a run directory that cannot be used;
         FileNotFoundError / ValueError: a missing or malformed benchmark file.
     """
-    run = Path(run_dir)
+    run = check_output_dir(run_dir)
     if resume:
         cfg, options = _load(run)
         if json.loads((run / "summary.json").read_text()).get("finished") if (run / "summary.json").is_file() \
@@ -284,8 +283,9 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
     outcome.finished = len(outcome.runs) == options.runs
     outcome.summary = _summary(outcome.runs, options.dataset)
     atomic_write_text(run / "runs.jsonl", "".join(json.dumps(r) + "\n" for r in outcome.runs))
-    atomic_write_text(run / "summary.json", json.dumps({**outcome.summary, "finished": outcome.finished}, indent=2))
     if outcome.runs:
         _plot(all_acc, outcome.runs, options.dataset, run / "accuracy.png")
     atomic_write_text(run / "report.md", _report(cfg, options, bench.name, outcome.runs, outcome.summary, note))
+    # written last: its "finished" flag is the completion marker of the whole lookup run
+    atomic_write_text(run / "summary.json", json.dumps({**outcome.summary, "finished": outcome.finished}, indent=2))
     return outcome

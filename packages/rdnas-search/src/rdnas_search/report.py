@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from advbench.report import atomic_write_text
+from advbench.files import atomic_write, atomic_write_text
 from rdnas_space import Genotype, arch_to_ops, draw_genotype, plot_alpha_heatmaps
 
 if TYPE_CHECKING:
@@ -44,9 +44,7 @@ def save_figure(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)
     return path
 

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 from advbench import ThreatModel, pgd_train, resolve_device
-from advbench.checkpoint import CheckpointError, atomic_torch_save, safe_load
-from advbench.report import atomic_write_text
+from advbench.checkpoint import CheckpointError, safe_load
+from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, to_channels_last
 from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
 from rose_estimator.stats import normalize_weights
@@ -46,15 +46,33 @@ from .config import SearchConfig, from_dict, to_dict
 from .game import SupernetGame
 from .searchdata import search_split
 
-__all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "CHECKPOINT", "update_alpha", "build_supernet",
-           "result_file", "player_scores", "load_search_checkpoint", "load_run_config"]
+__all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "NonFiniteLossError", "CHECKPOINT", "DONE",
+           "update_alpha", "build_supernet", "result_file", "player_scores", "load_search_checkpoint",
+           "load_run_config", "is_finished", "finish_run", "render_report"]
 
 CHECKPOINT = "checkpoint.pt"
+DONE = "DONE"
+"""The completion marker: written after every other artefact of a finished run."""
 CKPT_FORMAT = "rdnas-search-checkpoint/1"
+
+
+class _Masked(nn.Module):
+    """A supernet with fixed per-sample masks, for losses and attacks on sampled paths."""
+
+    def __init__(self, net: SupernetBase, masks: dict[str, torch.Tensor]) -> None:
+        super().__init__()
+        self.net, self.masks = net, masks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.masks)
 
 
 class RunDirError(ValueError):
     """A run directory that cannot be resumed (not a run, or already finished)."""
+
+
+class NonFiniteLossError(RunDirError):
+    """The training loss became NaN or infinite; the run stops and keeps its last good checkpoint."""
 
 
 @dataclass
@@ -132,22 +150,25 @@ class Searcher:
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.rose: dict[str, dict[str, Any]] = {}
+        self.momentum: dict[str, torch.Tensor] = {}  # running average of each branch's scores (score_momentum)
 
     # ----------------------------------------------------------------- helpers
     def _to(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
-    def _composite_loss(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None
+    def _composite_loss(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None,
+                        masks: dict[str, torch.Tensor] | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
-        """Eq. 5 loss, clean logits, adversarial logits, seconds spent attacking."""
-        logits = self.net(x)
+        """Eq. 5 loss, clean logits, adversarial logits, seconds spent attacking (``masks``: sampled paths)."""
+        net = self.net if masks is None else _Masked(self.net, masks)
+        logits = net(x)
         if not self.cfg.adversarial:
             return nn.functional.cross_entropy(logits, y), logits, None, 0.0
         t0 = time.perf_counter()
-        x_adv = pgd_train(self.net, x, y, self.threat, gen)
+        x_adv = pgd_train(net, x, y, self.threat, gen)
         t_attack = time.perf_counter() - t0
-        adv_logits = self.net(x_adv)
+        adv_logits = net(x_adv)
         lam = self.cfg.lam
         loss = lam * nn.functional.cross_entropy(logits, y) + (1 - lam) * nn.functional.cross_entropy(adv_logits, y)
         return loss, logits, adv_logits, t_attack
@@ -161,6 +182,7 @@ class Searcher:
         order = torch.randperm(len(self.train_data), generator=gen)
         val_order = torch.randperm(len(self.val_data), generator=gen)
         darts = cfg.scorer == "darts" and epoch >= cfg.warmup_epochs
+        path_gen = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch, "paths"))
         self.net.train()
         totals = {"loss": 0.0, "clean_correct": 0.0, "adv_correct": 0.0, "n": 0, "attack_s": 0.0, "arch_loss": 0.0}
         t0 = time.perf_counter()
@@ -180,7 +202,12 @@ class Searcher:
                 self.a_opt.step()
                 totals["attack_s"] += t_att
                 totals["arch_loss"] += float(arch_loss.detach()) * len(vidx)
-            loss, logits, adv_logits, t_att = self._composite_loss(x, y, attack_gen)
+            masks = self._sample_paths(len(idx), epoch, path_gen)
+            loss, logits, adv_logits, t_att = self._composite_loss(x, y, attack_gen, masks)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"the training loss became {float(loss)} at epoch {epoch + 1}, batch {b + 1}: the run stops and "
+                    f"keeps its last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
             self.w_opt.zero_grad(set_to_none=True)
             self.a_opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -193,17 +220,39 @@ class Searcher:
             totals["n"] += len(idx)
             totals["attack_s"] += t_att
             if bar is not None:
-                bar.set_postfix_str(f"epoch {epoch + 1} train {b + 1}/{n_batches}")
+                bar.set_postfix_str(f"epoch {epoch + 1} train", refresh=False)
+                bar.update(1)
+        lr = self.w_opt.param_groups[0]["lr"]  # the rate this epoch used
         self.sched.step()
         n = max(totals["n"], 1)
         elapsed = time.perf_counter() - t0
         out = {"train_loss": totals["loss"] / n, "train_clean_acc": 100 * totals["clean_correct"] / n,
                "train_adv_acc": 100 * totals["adv_correct"] / n if cfg.adversarial else None,
                "time_train_s": elapsed - totals["attack_s"], "time_attack_s": totals["attack_s"],
-               "lr": self.w_opt.param_groups[0]["lr"]}
+               "lr": lr}
         if darts:
             out["arch_loss"] = totals["arch_loss"] / n
         return out
+
+    def _sample_paths(self, batch: int, epoch: int, gen: torch.Generator) -> dict[str, torch.Tensor] | None:
+        """One op per edge and image for every branch (``path_sampling``), as per-sample masks ``[B, E, O]``.
+
+        ``uniform`` draws every op with equal probability (SPOS); ``alpha`` does so during the warm-up and then
+        draws from softmax(alpha), so training follows the search.  None: train the whole mixture.
+        """
+        if self.cfg.path_sampling == "none":
+            return None
+        masks = {}
+        for branch, alpha in self.net.alphas().items():
+            n_edges, n_ops = alpha.shape
+            probs = torch.full((n_edges, n_ops), 1.0 / n_ops)
+            if self.cfg.path_sampling == "alpha" and epoch >= self.cfg.warmup_epochs:
+                probs = torch.softmax(alpha.detach().float().cpu(), dim=-1)
+            ops = torch.multinomial(probs, batch, replacement=True, generator=gen)  # [E, B]
+            mask = torch.zeros(batch, n_edges, n_ops, dtype=torch.bool)
+            mask.scatter_(2, ops.T.unsqueeze(-1), True)
+            masks[branch] = mask.to(self.device)
+        return masks
 
     @torch.no_grad()
     def _accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -237,25 +286,18 @@ class Searcher:
             return out
         t0 = time.perf_counter()
         prims = self.net.primitives
-        estimator = RoseEstimator(self.rose_cfg)
         alphas = self.net.alphas()
-        for b_index, branch in enumerate(self.net.branches):
+        steps: dict[str, torch.Tensor] = {}
+        for b_index, branch in enumerate(self.net.branches):  # every game on the same supernet (Algorithm 1)
             if bar is not None:
                 bar.set_postfix_str(f"epoch {epoch + 1} scoring {branch}")
-            game = SupernetGame(self.net, branch, x, y, x_adv, cfg.value_metric, prims)
-            rng = np.random.default_rng([cfg.seed, epoch, b_index])
-            result = estimator.approximate(game, cfg.n_permutations, rng=rng, batch_size=cfg.coalition_batch,
-                                           antithetic=cfg.antithetic, truncation_tol=cfg.truncation_tol)
+            result = self._play(branch, b_index, epoch, x, y, x_adv, bar)
             score = self._score(result).reshape(alphas[branch].shape)
-            if cfg.update == "shift":
-                update_alpha(alphas[branch], score, cfg.eta)
-            else:  # eq. 13: Adam on -sum p(alpha) * Score
-                self.a_opt.zero_grad(set_to_none=True)
-                with torch.enable_grad():
-                    alphas[branch].requires_grad_(True)
-                    (-(torch.softmax(alphas[branch], -1) * score.to(alphas[branch])).sum()).backward()
-                self.a_opt.step()
-                alphas[branch].requires_grad_(False)
+            steps[branch] = score
+            if cfg.score_momentum > 0:
+                mu = cfg.score_momentum
+                steps[branch] = mu * self.momentum.get(branch, torch.zeros_like(score)) + (1 - mu) * score
+                self.momentum[branch] = steps[branch]
             self.rose.setdefault(str(epoch), {})[branch] = result.to_dict()
             triggers_up = result.n_above.sum(axis=1).reshape(score.shape).sum(axis=0)
             triggers_down = result.n_below.sum(axis=1).reshape(score.shape).sum(axis=0)
@@ -267,8 +309,52 @@ class Searcher:
                 "triggers_below": dict(zip(prims, triggers_down.tolist(), strict=True)),
             }
             out["evaluations"] += result.n_evaluations
+        self._update_alphas(steps)
         out["time_score_s"] = time.perf_counter() - t0
         return out
+
+    def _play(self, branch: str, b_index: int, epoch: int, x: torch.Tensor, y: torch.Tensor,
+              x_adv: torch.Tensor | None, bar: tqdm | None = None) -> RoseResult:
+        """One branch's game this round, walked with the round's seeded permutations (one progress unit a walk)."""
+        cfg = self.cfg
+        per_walk = max(self.net.n_players - 1, 1)
+        counted = 0.0
+
+        def advance(k: int) -> None:
+            nonlocal counted
+            step = min(k / per_walk, cfg.n_permutations - counted)
+            counted += step
+            if bar is not None and step > 0:
+                bar.update(step)
+
+        priority = None
+        if cfg.coalition_value == "paths":
+            gen = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch, f"priority-{branch}"))
+            priority = torch.rand((y.shape[0], *self.net.alphas()[branch].shape), generator=gen)
+        game = SupernetGame(self.net, branch, x, y, x_adv, cfg.value_metric, self.net.primitives, priority,
+                            on_evaluate=advance)
+        rng = np.random.default_rng([cfg.seed, epoch, b_index])
+        result = RoseEstimator(self.rose_cfg).approximate(game, cfg.n_permutations, rng=rng,
+                                                           batch_size=cfg.coalition_batch, antithetic=cfg.antithetic,
+                                                           truncation_tol=cfg.truncation_tol)
+        advance(int(per_walk * (cfg.n_permutations - counted)) + 1)  # walks cut short by truncation count whole
+        return result
+
+    def _update_alphas(self, steps: dict[str, torch.Tensor]) -> None:
+        """Move every branch's alpha once all games are played: additive step and shift, or eq. 13 (Adam)."""
+        alphas = self.net.alphas()
+        if self.cfg.update == "shift":
+            for branch, step in steps.items():
+                update_alpha(alphas[branch], step, self.cfg.eta)
+            return
+        self.a_opt.zero_grad(set_to_none=True)  # eq. 13: Adam on -sum p(alpha) * Score, every branch at once
+        with torch.enable_grad():
+            for branch in steps:
+                alphas[branch].requires_grad_(True)
+            sum(-(torch.softmax(alphas[b], -1) * s.to(alphas[b])).sum() for b, s in steps.items()).backward()
+        self.a_opt.step()
+        for branch in steps:
+            alphas[branch].requires_grad_(False)
 
     def _score(self, result: RoseResult) -> torch.Tensor:
         return torch.from_numpy(player_scores(result, self.cfg.scorer, self.rose_cfg.metric_weights)).float()
@@ -286,6 +372,7 @@ class Searcher:
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])},
             "history": self.history,
             "rose": self.rose,
+            "momentum": self.momentum,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -297,6 +384,20 @@ class Searcher:
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
         self.rose = dict(state["rose"])
+        self.momentum = dict(state.get("momentum", {}))
+
+    def derive(self) -> Any:
+        """The derived genotype or NB201 cell: from the final alpha, or (``derive="mean_score"``) from the mean of
+        every round's scores (same rule: per node the two best non-``none`` edges, or the argmax per edge)."""
+        if self.cfg.derive == "alpha":
+            return self.net.derive()
+        weights = {}
+        for branch, alpha in self.net.alphas().items():
+            rounds = [player_scores(RoseResult.from_dict(r[branch]), self.cfg.scorer, self.rose_cfg.metric_weights)
+                      for r in self.rose.values() if branch in r]
+            weights[branch] = (torch.from_numpy(np.mean(rounds, axis=0)).float().reshape(alpha.shape) if rounds
+                               else alpha.detach().cpu())
+        return self.net.derive_from(weights)
 
     def save_checkpoint(self) -> None:
         atomic_torch_save(self.state_dict(), self.run_dir / CHECKPOINT)
@@ -321,17 +422,64 @@ def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
 def load_run_config(run_dir: Path) -> SearchConfig:
     """The resolved config saved in a run directory."""
     path = run_dir / "config.json"
-    if not path.is_file() or not (run_dir / CHECKPOINT).is_file():
-        raise RunDirError(f"{run_dir} is not a search run directory (no config.json / {CHECKPOINT})")
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} is not a search run directory (no config.json)")
     try:
         return from_dict(SearchConfig, json.loads(path.read_text())["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise RunDirError(f"{run_dir}/config.json is not a search config ({exc})") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise RunDirError(f"{run_dir}/config.json is not a search config ({str(exc).splitlines()[0]})") from None
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Whether a run wrote every artefact: the completion marker is the last file a run writes."""
+    return (Path(run_dir) / DONE).is_file()
+
+
+def finish_run(searcher: Searcher) -> Any:
+    """Derive, write every artefact (result file, drawings, plots, report), then the completion marker."""
+    from .report import write_search_artefacts
+
+    derived = searcher.derive()
+    write_search_artefacts(searcher, derived)
+    atomic_write_text(searcher.run_dir / DONE, json.dumps({"epochs": searcher.epoch, "result": result_file(
+        searcher.cfg)}) + "\n")
+    return derived
+
+
+def render_report(run_dir: str | os.PathLike[str]) -> Path:
+    """Re-render a search run's derived result, drawings, plots and ``report.md`` from its checkpoint.
+
+    Works on a finished run and on one that stopped after its last epoch but before its report; a run whose
+    epochs are not all done is refused (resume it instead).
+    """
+    run = Path(run_dir)
+    cfg = load_run_config(run)
+    if not (run / CHECKPOINT).is_file():
+        raise RunDirError(f"{run} has no {CHECKPOINT} yet: the run stopped before its first epoch ended")
+    state = load_search_checkpoint(run / CHECKPOINT)
+    if int(state["epoch"]) < cfg.epochs:
+        raise RunDirError(f"{run} stopped after {state['epoch']} of {cfg.epochs} epochs: resume it with --resume "
+                          f"{run}")
+    searcher = Searcher(cfg, run)
+    searcher.load_state_dict(state)
+    finish_run(searcher)
+    return run / "report.md"
+
+
+def _progress_units(cfg: SearchConfig, epochs: int, n_train: int, branches: int) -> int:
+    """Progress units of the first ``epochs`` epochs: one per training batch, one per scoring walk of a branch."""
+    batches = -(-n_train // cfg.batch_size)
+    walks = cfg.n_permutations * branches if cfg.scorer in ("rose", "mc") else 0
+    return epochs * batches + max(epochs - cfg.warmup_epochs, 0) * walks
 
 
 def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
                stop_after: int | None = None) -> SearchOutcome:
     """Run (or resume) a search in ``run_dir``; writes every artefact of the package README.
+
+    The device and the data are checked before anything is written.  A resumed run continues from its last
+    checkpoint, or from the start when it was stopped before its first one, and writes whatever artefact is
+    missing; the completion marker ``DONE`` is written last.
 
     Args:
         cfg: the settings (ignored when resuming: the run's saved config is used).
@@ -339,26 +487,32 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
         resume: continue from the last checkpoint in ``run_dir``.
         stop_after: stop after this many completed epochs (checkpoint written), as an
             interruption would; used by tests and for staged runs.
-    """
-    from .report import write_search_artefacts
 
-    run = Path(run_dir)
+    Raises:
+        RunDirError: a directory that cannot hold or resume this run; NonFiniteLossError: the loss became NaN
+        or infinite (the last good checkpoint is kept).
+    """
+    run = check_output_dir(run_dir)
+    state = None
     if resume:
         cfg = load_run_config(run)
-        state = load_search_checkpoint(run / CHECKPOINT)
-        if int(state["epoch"]) >= cfg.epochs and (run / result_file(cfg)).is_file():
+        if is_finished(run):
             raise RunDirError(f"{run} is a finished run ({cfg.epochs} epochs); nothing to resume")
-    else:
-        if (run / CHECKPOINT).exists():
-            raise RunDirError(f"{run} already holds a run; use --resume {run} or another --out")
+        remove_orphans(run)
+        if (run / CHECKPOINT).is_file():
+            state = load_search_checkpoint(run / CHECKPOINT)
+    elif (run / CHECKPOINT).exists() or (run / "config.json").exists():
+        raise RunDirError(f"{run} already holds a run; use --resume {run} or another --out")
+    searcher = Searcher(cfg, run)  # resolves the device and loads the data: fails before anything is written
+    if not resume:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "config.json", json.dumps({"config": to_dict(cfg), "seed": cfg.seed}, indent=2))
-        state = None
-    searcher = Searcher(cfg, run)
     if state is not None:
         searcher.load_state_dict(state)
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
-    bar = tqdm(total=cfg.epochs, initial=searcher.epoch, desc="search", unit="epoch", disable=not cfg.progress)
+    sizes = (len(searcher.train_data), len(searcher.net.branches))
+    bar = tqdm(total=_progress_units(cfg, cfg.epochs, *sizes), initial=_progress_units(cfg, searcher.epoch, *sizes),
+               desc="search", unit="step", disable=not cfg.progress)
     try:
         for epoch in range(searcher.epoch, last):
             record: dict[str, Any] = {"epoch": epoch + 1, "phase": "warmup" if epoch < cfg.warmup_epochs else "search"}
@@ -371,12 +525,9 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
             searcher.epoch = epoch + 1
             searcher.save_checkpoint()
             _write_log(run, searcher.history)
-            bar.update(1)
     finally:
         bar.close()
     finished = searcher.epoch >= cfg.epochs
-    genotype = searcher.net.derive() if finished else None
-    if finished:
-        write_search_artefacts(searcher, genotype)
+    genotype = finish_run(searcher) if finished else None
     alphas = {b: a.detach().cpu().clone() for b, a in searcher.net.alphas().items()}
     return SearchOutcome(run, searcher.epoch, finished, genotype, alphas)

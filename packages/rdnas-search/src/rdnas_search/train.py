@@ -31,15 +31,15 @@ from advbench import (
     save_checkpoint,
     subset,
 )
-from advbench.checkpoint import atomic_torch_save
-from advbench.report import atomic_write_text
+from advbench.checkpoint import CheckpointError, safe_load
+from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from advbench.suites import run_whitebox
 from rdnas_space import PUBLISHED_GENOTYPES, Genotype, to_channels_last
 from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, from_dict, to_dict
-from .search import RunDirError, _seed_for
+from .search import DONE, NonFiniteLossError, RunDirError, _seed_for
 
 __all__ = ["run_train", "TrainOutcome", "resolve_model_spec", "default_archive"]
 
@@ -111,25 +111,37 @@ def _data(cfg: TrainConfig) -> tuple[TensorData, TensorData]:
     return subset(train, cfg.n_train, cfg.seed, balanced=True), subset(test, cfg.n_test, cfg.seed)
 
 
+def _load_train_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = safe_load(path)
+    except CheckpointError as exc:
+        raise RunDirError(str(exc)) from None
+    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
+        raise RunDirError(f"{path} is not a training checkpoint")
+    return state
+
+
 def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
               stop_after: int | None = None) -> TrainOutcome:
     """Adversarially train ``spec`` from scratch in ``run_dir``, write an advbench checkpoint, evaluate it."""
-    run = Path(run_dir)
+    run = check_output_dir(run_dir)
+    state = None
     if resume:
         meta_path = run / "train_config.json"
-        if not meta_path.is_file() or not (run / CHECKPOINT).is_file():
-            raise RunDirError(f"{run} is not a training run directory (no train_config.json / {CHECKPOINT})")
-        meta = json.loads(meta_path.read_text())
-        cfg, spec = from_dict(TrainConfig, meta["config"]), meta["spec"]
-        state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
-        if state.get("format") != CKPT_FORMAT:
-            raise RunDirError(f"{run / CHECKPOINT} is not a training checkpoint")
-        if int(state["epoch"]) >= cfg.epochs and (run / "model.pt").is_file():
+        if not meta_path.is_file():
+            raise RunDirError(f"{run} is not a training run directory (no train_config.json)")
+        try:
+            meta = json.loads(meta_path.read_text())
+            cfg, spec = from_dict(TrainConfig, meta["config"]), meta["spec"]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise RunDirError(f"{meta_path} is not a training config ({str(exc).splitlines()[0]})") from None
+        if (run / DONE).is_file():
             raise RunDirError(f"{run} is a finished training run; nothing to resume")
-    else:
-        if (run / CHECKPOINT).exists():
-            raise RunDirError(f"{run} already holds a training run; use --resume {run} or another --out")
-        state = None
+        remove_orphans(run)
+        if (run / CHECKPOINT).is_file():
+            state = _load_train_checkpoint(run / CHECKPOINT)
+    elif (run / CHECKPOINT).exists() or (run / "train_config.json").exists():
+        raise RunDirError(f"{run} already holds a training run; use --resume {run} or another --out")
     device = resolve_device(cfg.device)
     train, test = _data(cfg)
     arch, kwargs, description = resolve_model_spec(spec, cfg, train.num_classes)
@@ -176,6 +188,10 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 loss = nn.functional.cross_entropy(logits, y)
                 if aux is not None:
                     loss = loss + cfg.auxiliary_weight * nn.functional.cross_entropy(aux, y)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"the training loss became {float(loss)} at epoch {epoch + 1}: the run stops and keeps its "
+                        f"last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -183,9 +199,10 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((logits.argmax(1) == y).sum())
                 n += len(idx)
+            lr = opt.param_groups[0]["lr"]  # the rate this epoch used
             sched.step()
             history.append({"epoch": epoch + 1, "loss": loss_sum / n, "train_adv_acc": 100 * correct / n,
-                            "lr": opt.param_groups[0]["lr"], "time_s": time.perf_counter() - t0})
+                            "lr": lr, "time_s": time.perf_counter() - t0})
             atomic_torch_save({"format": CKPT_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
                                "opt": opt.state_dict(), "sched": sched.state_dict(), "history": history,
                                "rng": {"torch": torch.get_rng_state()}}, run / CHECKPOINT)
@@ -205,6 +222,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                       autoattack=cfg.eval_autoattack, log_file=run / "autoattack.log", progress=cfg.progress)
     atomic_write_text(run / "whitebox.json", json.dumps(wb, indent=2))
     atomic_write_text(run / "report.md", _train_report(description, cfg, history, wb, len(test)))
+    atomic_write_text(run / DONE, json.dumps({"epochs": done}) + "\n")  # the completion marker, written last
     return TrainOutcome(run, done, True, model_path, wb)
 
 

@@ -340,12 +340,19 @@ class NB201Supernet(SupernetBase):
 
     def derive_ops(self) -> tuple[int, ...]:
         """Argmax operation per edge (``none`` included, as in NAS-Bench-201), as op indices."""
-        idx = torch.argmax(self.alpha_cell.detach(), dim=-1).tolist()
+        return self._argmax_ops(self.alpha_cell.detach())
+
+    def _argmax_ops(self, weights: torch.Tensor) -> tuple[int, ...]:
+        idx = torch.argmax(weights.detach().cpu(), dim=-1).tolist()
         return tuple(NB201_PRIMITIVES.index(self.primitives[i]) for i in idx)
 
     def derive(self) -> str:
         """The derived cell as an architecture string."""
         return ops_to_arch(self.derive_ops())
+
+    def derive_from(self, weights: dict[str, torch.Tensor]) -> str:
+        """The cell taking the op of highest ``weights["cell"]`` ``[6, O]`` on each edge (scores, for instance)."""
+        return ops_to_arch(self._argmax_ops(weights["cell"]))
 
 
 class NB201Network(nn.Module):

@@ -163,11 +163,14 @@ class Supernet(SupernetBase):
         return self.classifier(self.global_pooling(s1).flatten(1)).reshape(k, base, -1)
 
     def derive(self) -> Genotype:
-        """Derive the genotype by the DARTS rule (eq. 14, NOTES.md)."""
+        """Derive the genotype by the DARTS rule (eq. 14, NOTES.md) from softmax(alpha)."""
+        return self.derive_from({b: torch.softmax(a.detach(), -1) for b, a in self.alphas().items()})
+
+    def derive_from(self, weights: dict[str, torch.Tensor]) -> Genotype:
+        """The DARTS rule on other per-branch ``[E, O]`` weights than softmax(alpha) (mean scores, for instance)."""
         prims = self.config.primitives
-        alphas = self.alphas()
         concat = list(range(2, 2 + self.config.n_nodes))
-        cells = {b: derive_cell(torch.softmax(a.detach(), -1), prims, self.config.n_nodes) for b, a in alphas.items()}
+        cells = {b: derive_cell(weights[b], prims, self.config.n_nodes) for b in self.branches}
         return Genotype(
             normal=cells["normal"], normal_concat=concat, reduce=cells["reduce"], reduce_concat=concat,
             robust=cells.get("robust"), robust_concat=concat if "robust" in cells else None,

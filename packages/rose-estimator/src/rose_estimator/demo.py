@@ -9,6 +9,7 @@ values.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,12 +25,41 @@ def _model(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return 10.0 * np.tanh(z / 4.0)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the demo; bad input prints one line to stderr and returns 2."""
+    parser = _Parser(prog="python -m rose_estimator.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the permutations and the noise")
-    parser.add_argument("--permutations", type=int, default=60, help="number of permutation walks S")
+    parser.add_argument("--permutations", type=int, default=60, help="number of permutation walks S (even)")
     parser.add_argument("--groups", type=int, default=6, help="median-of-means groups G")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.seed < 0:
+        return _fail("--seed must be a non-negative integer, got " + str(args.seed))
+    if args.permutations < 2 or args.permutations % 2:
+        return _fail(f"--permutations must be an even number of at least 2 (antithetic pairs), got {args.permutations}")
+    try:
+        _demo(args)
+    except (ValueError, TypeError) as exc:
+        return _fail(str(exc).splitlines()[0])
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"python -m rose_estimator.demo: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _demo(args: argparse.Namespace) -> None:
 
     names = [f"x{i}" for i in range(10)]
     x = np.array([1.0, 0.5, -1.0, 1.2, 3.0, 0.7, -0.4, 1.1, 0.3, -0.9])
@@ -57,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     tau_mc = kendalltau(exact, result.mc_mean[:, 0]).statistic
     tau_rose = kendalltau(exact, result.score).statistic
     print(f"\nKendall tau with the exact ranking: MC mean {tau_mc:.3f}, ROSE {tau_rose:.3f}")
-    return 0
 
 
 if __name__ == "__main__":

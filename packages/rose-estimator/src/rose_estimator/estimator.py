@@ -14,6 +14,12 @@ from .sampler import sample_gains
 __all__ = ["RoseEstimator"]
 
 
+def _check_game(game: object) -> None:
+    if not isinstance(game, Game):
+        raise TypeError(f"game must be a rose_estimator.Game (subclass it, or wrap a function in FunctionGame), "
+                        f"got {type(game).__name__}")
+
+
 class RoseEstimator:
     """Robust Outlier-aware Shapley Estimator (paper Section 3.4).
 
@@ -27,6 +33,11 @@ class RoseEstimator:
     """
 
     def __init__(self, config: RoseConfig | None = None, **overrides: Any) -> None:
+        if config is not None and not isinstance(config, RoseConfig):
+            raise TypeError(f"config must be a RoseConfig, got {type(config).__name__}")
+        unknown = sorted(set(overrides) - set(RoseConfig.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown RoseConfig option(s) {unknown}; known: {sorted(RoseConfig.__dataclass_fields__)}")
         self.config = replace(config or RoseConfig(), **overrides)
 
     def approximate(
@@ -44,6 +55,7 @@ class RoseEstimator:
 
         Sampling options are those of :func:`~rose_estimator.sampler.sample_gains`.
         """
+        _check_game(game)
         self._check_enough(n_permutations, antithetic)
         sample = sample_gains(
             game,
@@ -73,6 +85,7 @@ class RoseEstimator:
         Pass a :class:`numpy.random.Generator` that carries on from the previous
         call (or a fresh seed) so the new permutations are not repeats.
         """
+        _check_game(game)
         if result.player_names != game.player_names:
             raise ValueError("the result was computed for other players than this game's")
         sample = sample_gains(
@@ -87,6 +100,8 @@ class RoseEstimator:
         return result.extend(sample)
 
     def _check_enough(self, n_permutations: int, antithetic: bool) -> None:
+        if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)):
+            raise ValueError(f"n_permutations must be a whole number, got {n_permutations!r}")
         units = n_permutations // 2 if antithetic else n_permutations
         if units < self.config.n_groups:
             raise ValueError(

@@ -37,10 +37,11 @@ class Game:
         player_names: Sequence[str] | None = None,
         metric_names: Sequence[str] | None = None,
     ) -> None:
-        if int(n_players) < 1:
-            raise ValueError(f"n_players must be at least 1, got {n_players}")
-        if int(n_metrics) < 1:
-            raise ValueError(f"n_metrics must be at least 1, got {n_metrics}")
+        for name, value in (("n_players", n_players), ("n_metrics", n_metrics)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         self.n_players = int(n_players)
         self.n_metrics = int(n_metrics)
         names = [str(i) for i in range(self.n_players)] if player_names is None else list(player_names)

@@ -46,10 +46,16 @@ class RoseConfig:
     iqr_floor: float = 1e-9
 
     def __post_init__(self) -> None:
+        for name in ("beta", "l1", "l2", "delta", "std_rtol", "iqr_floor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not 0.0 <= self.beta <= 1.0:
             raise ValueError(f"beta must lie in [0, 1], got {self.beta}")
         if self.l1 < 0 or self.l2 < 0:
             raise ValueError(f"IQR fence factors l1, l2 must be non-negative, got {self.l1}, {self.l2}")
+        if isinstance(self.n_groups, bool) or not isinstance(self.n_groups, (int, np.integer)):
+            raise ValueError(f"n_groups must be a whole number, got {self.n_groups!r}")
         if self.n_groups < 1:
             raise ValueError(f"n_groups must be at least 1, got {self.n_groups}")
         if not 0.0 < self.delta < 1.0:
