@@ -39,11 +39,12 @@ def _row(name: str, overrides: dict[str, Any], records: list[dict[str, Any]]) ->
     spread = statistics.pstdev(accs) if len(accs) > 1 else 0.0
 
     def avg(key: str) -> float:
-        return statistics.fmean(r[key] for r in records)
+        return statistics.fmean(r.get(key, float("nan")) for r in records)
 
     settings = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(preset)"
     return (f"| {name} | {settings} | {len(records)} | {mean:.2f} ± {spread:.2f} | {avg('percentile'):.1f} | "
-            f"{avg('tau'):.3f} | {avg('top_k'):.2f} | {avg('players_tau'):.3f} | {avg('edges'):.1f} | "
+            f"{avg('tau'):.3f} | {avg('top_k'):.2f} | {avg('marginal_tau'):.3f} | {avg('marginal_edges'):.1f} | "
+            f"{avg('marginal_cell_accuracy'):.2f} | {avg('players_tau'):.3f} | {avg('edges'):.1f} | "
             f"{avg('seconds'):.0f} |")
 
 
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                       "seconds": run["search_time_s"], "wall_s": time.perf_counter() - t0,
                       "tau": diag["cells"]["kendall_tau"], "rho": diag["cells"]["spearman_rho"],
                       "top_k": diag["cells"]["top_k_overlap"], "players_tau": players["kendall_tau"],
-                      "edges": players["edges_agreeing"]}
+                      "edges": players["edges_agreeing"], "marginal_tau": diag["marginals"]["kendall_tau"],
+                      "marginal_edges": diag["marginals"]["edges_agreeing"],
+                      "marginal_cell_accuracy": diag["marginals"]["argmax_cell_accuracy"]}
             with log.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
             print(f"{name} seed {seed}: {args.dataset} {record['accuracy']:.2f} (percentile "
@@ -97,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     records = _read(log)
     lines = [f"Selection column: {args.dataset} test accuracy; seeds {args.seeds}.", "",
              "| variant | settings | runs | accuracy (mean ± std) | percentile | cells tau | top-10 overlap "
-             "| players tau | edges as oracle | search s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| marginals tau | marginal edges | marginal cell acc | players tau | edges as oracle | search s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in dict.fromkeys(r["variant"] for r in records):
         rows = [r for r in records if r["variant"] == name]
         lines.append(_row(name, rows[0]["overrides"], rows))

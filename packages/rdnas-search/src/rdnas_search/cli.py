@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 outcome = run_train(args.genotype, cfg, out)
             print(f"wrote {outcome.model_path} and {outcome.run_dir}/report.md")
-    except (ConfigError, RunDirError, DataError, CheckpointError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, RunDirError, DataError, CheckpointError, ValueError, OSError) as exc:
         print(f"rdnas-search: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr)
         return 2

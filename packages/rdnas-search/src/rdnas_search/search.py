@@ -400,7 +400,13 @@ class Searcher:
         return self.net.derive_from(weights)
 
     def save_checkpoint(self) -> None:
-        atomic_torch_save(self.state_dict(), self.run_dir / CHECKPOINT)
+        """Write the checkpoint atomically; a failed write (a full disk) keeps the previous one and says so."""
+        try:
+            atomic_torch_save(self.state_dict(), self.run_dir / CHECKPOINT)
+        except OSError as exc:
+            raise RunDirError(f"could not write {self.run_dir / CHECKPOINT} ({exc.strerror or exc}): the checkpoint "
+                              f"of epoch {self.epoch - 1} is kept; free space and resume with --resume "
+                              f"{self.run_dir}") from None
 
 
 def load_search_checkpoint(path: Path) -> dict[str, Any]:
