@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=100, help="validation images valuing a coalition")
     p.add_argument("--dataset", default="cifar100", help="selection column (not the reported cifar10)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", default=None, help="one setting, as VALUE,RENORMALISED,METRIC (mixture,false,neg_ce)")
     p.add_argument("--alpha", choices=("uniform", "run"), default="uniform",
                    help="mixture weights: uniform, or the run's final alpha")
     args = p.parse_args(argv)
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              ("accuracy", "neg_ce")):
         if coalition_value == "paths" and not renorm:
             continue  # single paths weigh their op by 1
+        if args.only and args.only.lower() != f"{coalition_value},{str(renorm).lower()},{metric}":
+            continue
         net.renormalize_masked = renorm
         priority = torch.rand((y.shape[0], 6, 5), generator=torch.Generator().manual_seed(args.seed))
         game = SupernetGame(net, "cell", x, y, None, metric, net.primitives,

@@ -50,3 +50,23 @@ def test_model_specs() -> None:
         resolve_model_spec("nothing_like_this", cfg, 10)
     with pytest.raises(ConfigError, match="fusion"):
         apply_overrides(cfg, {"fusion": "se"})
+
+
+def test_paper_preset_has_the_papers_stem_and_stage_widths(tmp_path) -> None:
+    """Section 4.2: a 32-channel stem, 10 dual-branch cells at 32 channels, stages doubling as in DARTS."""
+    from advbench import build_model
+    from rdnas_search import train_preset
+    from rdnas_search.train import resolve_model_spec
+    from rdnas_space import ADVRUSH, PDARTS, Genotype
+
+    g = Genotype(normal=ADVRUSH.normal, normal_concat=ADVRUSH.normal_concat, reduce=ADVRUSH.reduce,
+                 reduce_concat=ADVRUSH.reduce_concat, robust=PDARTS.normal, robust_concat=PDARTS.normal_concat)
+    path = tmp_path / "g.json"
+    g.to_json(path)
+    arch, kwargs, _ = resolve_model_spec(str(path), train_preset("paper"), 10)
+    net = build_model(arch, **kwargs)
+    assert net.stem[0].out_channels == 32 and len(net.cells) == 12
+    widths = [(c.normal if hasattr(c, "normal") else c).preprocess1[1].out_channels for c in net.cells]
+    assert (widths[0], widths[4], widths[8]) == (32, 64, 128)  # per node: the reductions double, as in DARTS
+    _, baseline, _ = resolve_model_spec("darts_v2", train_preset("paper"), 10)
+    assert build_model("rdnas_genotype", **baseline).stem[0].out_channels == 108  # published baselines: 3 x 36

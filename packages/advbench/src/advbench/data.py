@@ -55,6 +55,16 @@ class TensorData:
         return len(self.classes)
 
 
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def _content_name(name: str, classes: list[str]) -> str:
+    """The dataset a file holds: an archive, image folder or npz of the CIFAR-10 classes is ``cifar10``."""
+    if name in ("archive", "imagefolder", "npz") and tuple(classes) == CIFAR10_CLASSES:
+        return "cifar10"
+    return name
+
+
 def default_cache_dir() -> Path:
     """``$ADVBENCH_CACHE`` or ``~/.cache/advbench``."""
     return Path(os.environ.get("ADVBENCH_CACHE", Path.home() / ".cache" / "advbench"))
@@ -98,16 +108,17 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
     root_path = Path(root) if root is not None else default_cache_dir() / "downloads"
     if name == "npz":  # already arrays: nothing to decode, nothing to cache
         x, y, classes = _npz(root_path)
-        return TensorData(x, y, classes, name)
+        return TensorData(x, y, classes, _content_name(name, classes))
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = _cache_key(name, root_path, split)
     cached = cache / f"{name}-{split}-{key}.pt"
     if cached.is_file():
         blob = torch.load(cached, map_location="cpu", weights_only=True)
-        return TensorData(blob["x"].float().div_(255.0), blob["y"].long(), list(blob["classes"]), name)
+        classes = list(blob["classes"])
+        return TensorData(blob["x"].float().div_(255.0), blob["y"].long(), classes, _content_name(name, classes))
     x_uint8, y, classes = _decode(name, root_path, split, download)
     atomic_torch_save({"x": x_uint8, "y": y, "classes": classes}, cached)
-    return TensorData(x_uint8.float().div_(255.0), y.long(), classes, name)
+    return TensorData(x_uint8.float().div_(255.0), y.long(), classes, _content_name(name, classes))
 
 
 def _cache_key(name: str, root: Path, split: str) -> str:

@@ -18,6 +18,7 @@ from .files import check_output_dir
 from .report import write_outputs
 from .suites import run_autoattack_suite, run_confusion, run_sweep, run_transfer, run_whitebox
 from .suites.common import model_size
+from .threat import format_eps
 
 __all__ = ["EvalConfig", "evaluate", "evaluate_transfer", "check_finite_logits", "SUITES"]
 
@@ -96,6 +97,7 @@ def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta:
         "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
         "device": str(device),
         "eps": cfg.eps,
+        "eps_str": format_eps(cfg.eps),
         "model": model_meta,
         "data": {"dataset": data.name, "split": cfg.split, "n_examples": len(data), "seed": cfg.seed,
                  "classes": data.classes, **({"note": note} if note else {})},
@@ -133,7 +135,8 @@ def evaluate(model_path: str | Path, cfg: EvalConfig) -> dict[str, Any]:
                               **common)
         results["suites"].append(r)
     accuracies = {k: v for s in results["suites"] for k, v in s.get("accuracy", {}).items()}
-    results["robustbench"] = {"threat_model": "Linf", "eps": cfg.eps, "n_examples": len(data),
+    results["robustbench"] = {"threat_model": "Linf", "eps": format_eps(cfg.eps), "eps_float": cfg.eps,
+                              "dataset": data.name, "n_examples": len(data),
                               "clean_acc": accuracies.get("clean"), "autoattack_acc": accuracies.get("autoattack")}
     write_outputs(results, out)
     return results

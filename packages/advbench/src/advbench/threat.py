@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["ThreatModel", "parse_eps"]
+__all__ = ["format_eps", "ThreatModel", "parse_eps"]
 
 _FRACTION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*/\s*([0-9]*\.?[0-9]+)\s*$")
 
@@ -29,6 +29,12 @@ def parse_eps(text: str | float) -> float:
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise ValueError(f"bad eps {text!r}: inputs live in [0, 1], so eps must lie in [0, 1]")
     return value
+
+
+def format_eps(eps: float) -> str:
+    """``eps`` as RobustBench writes it: ``"8/255"`` when it is a whole number of 255ths, else the number."""
+    n = eps * 255
+    return f"{round(n)}/255" if abs(n - round(n)) < 1e-6 else f"{eps:g}"
 
 
 @dataclass(frozen=True)

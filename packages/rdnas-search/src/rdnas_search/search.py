@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from .config import SearchConfig, from_dict, to_dict
 from .game import SupernetGame
-from .searchdata import search_split
+from .searchdata import crop_flip, search_split
 
 __all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "NonFiniteLossError", "CHECKPOINT", "DONE",
            "update_alpha", "build_supernet", "result_file", "player_scores", "load_search_checkpoint",
@@ -190,7 +190,9 @@ class Searcher:
         for b in range(n_batches):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             x = self.train_data.x[idx]
-            if torch.rand(1, generator=gen).item() < 0.5:
+            if cfg.augment == "crop_flip":
+                x = crop_flip(x, gen)
+            elif torch.rand(1, generator=gen).item() < 0.5:
                 x = x.flip(3)
             x, y = self._to(x), self.train_data.y[idx].to(self.device)
             if darts:  # first-order DARTS: an alpha step on a validation batch, then the weight step

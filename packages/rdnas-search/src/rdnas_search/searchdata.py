@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from advbench import DataError, TensorData, load_dataset
 
-__all__ = ["load_search_pool", "search_split", "EMBEDDED_POOL"]
+__all__ = ["load_search_pool", "search_split", "crop_flip", "EMBEDDED_POOL"]
 
 EMBEDDED_POOL = "cifar10_search_pool.npz"
 
@@ -65,3 +65,16 @@ def _round_robin(per_class: list[np.ndarray], n: int) -> np.ndarray:
     """n indices taken class by class in turn (balanced to within one), sorted."""
     out = [i for group in zip(*per_class, strict=False) for i in group][:n]
     return np.sort(np.array(out, dtype=np.int64))
+
+
+def crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Standard CIFAR augmentation: a random crop of the image padded by 4 zero pixels, and a random
+    horizontal flip, drawn per image from ``gen``."""
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (n,), generator=gen).tolist()
+    dx = torch.randint(0, 9, (n,), generator=gen).tolist()
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out

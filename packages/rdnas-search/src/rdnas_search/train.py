@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, from_dict, to_dict
 from .search import DONE, NonFiniteLossError, RunDirError, _seed_for
+from .searchdata import crop_flip
 
 __all__ = ["run_train", "TrainOutcome", "resolve_model_spec", "default_archive"]
 
@@ -79,29 +80,13 @@ def resolve_model_spec(spec: str, cfg: TrainConfig, n_classes: int) -> tuple[str
         kwargs = {"num_classes": n_classes, "genotype": g.to_dict(),
                   "channels": cfg.channels if dual else cfg.baseline_channels,
                   "n_cells": cfg.n_cells if dual else cfg.baseline_n_cells, "dual": dual,
-                  "fusion": cfg.fusion, "auxiliary": cfg.auxiliary}
+                  "fusion": cfg.fusion, "auxiliary": cfg.auxiliary,
+                  "stem_multiplier": cfg.stem_multiplier if dual else 3}
         return "rdnas_genotype", kwargs, f"genotype {path}"
     if spec in list_models():
         return spec, {"num_classes": n_classes}, f"advbench model {spec}"
     raise ValueError(f"{spec!r} is not a genotype file, a published genotype ({', '.join(PUBLISHED_GENOTYPES)}) "
                      f"or an advbench architecture ({', '.join(list_models())})")
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop with 4-pixel zero padding and random horizontal flip (standard CIFAR augmentation)."""
-    n, _, h, w = x.shape
-    padded = nn.functional.pad(x, (4, 4, 4, 4))
-    dy = torch.randint(0, 9, (n,), generator=gen)
-    dx = torch.randint(0, 9, (n,), generator=gen)
-    out = _crop(padded, dy, dx, h, w)
-    flip = torch.rand(n, generator=gen) < 0.5
-    out[flip] = out[flip].flip(3)
-    return out
-
-
-def _crop(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return torch.stack([padded[i, :, int(dy[i]) : int(dy[i]) + h, int(dx[i]) : int(dx[i]) + w]
-                        for i in range(padded.shape[0])])
 
 
 def _data(cfg: TrainConfig) -> tuple[TensorData, TensorData]:
@@ -178,7 +163,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
             t0, loss_sum, correct, n = time.perf_counter(), 0.0, 0, 0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
-                x = _augment(train.x[idx], gen).to(device)
+                x = crop_flip(train.x[idx], gen).to(device)
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = train.y[idx].to(device)

@@ -71,18 +71,30 @@ def draw_genotype(genotype, directory: str | os.PathLike[str], prefix: str = "ce
 
 def plot_alpha_heatmaps(alphas: dict[str, torch.Tensor | np.ndarray], primitives: tuple[str, ...],
                         path: str | os.PathLike[str], softmax: bool = True, title: str = "") -> Path:
-    """One heatmap of (softmax) alpha per branch, edges by operations, saved as PNG."""
+    """One heatmap of (softmax) alpha per branch, edges by operations, saved as PNG.
+
+    Every panel shares one colour scale (0 to 1 for probabilities, the common range of all branches for raw
+    alpha) and prints its values, so a near-uniform alpha looks uniform instead of showing a stretched noise.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     branches = list(alphas)
+    tables = {}
+    for branch in branches:
+        a = torch.as_tensor(alphas[branch]).detach().float().cpu()
+        tables[branch] = torch.softmax(a, dim=-1).numpy() if softmax else a.numpy()
+    lo, hi = (0.0, 1.0) if softmax else (min(float(t.min()) for t in tables.values()),
+                                          max(float(t.max()) for t in tables.values()))
     fig, axes = plt.subplots(1, len(branches), figsize=(4.2 * len(branches), 5.5), squeeze=False)
     for ax, branch in zip(axes[0], branches, strict=True):
-        a = torch.as_tensor(alphas[branch]).detach().float().cpu()
-        values = torch.softmax(a, dim=-1).numpy() if softmax else a.numpy()
-        im = ax.imshow(values, cmap="viridis", aspect="auto")
+        values = tables[branch]
+        im = ax.imshow(values, cmap="viridis", aspect="auto", vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
+        for (row, col), v in np.ndenumerate(values):
+            ax.text(col, row, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                    color="white" if v < lo + 0.6 * (hi - lo) else "black")
         ax.set_title(branch)
         ax.set_xticks(range(len(primitives)), primitives, rotation=60, ha="right", fontsize=8)
         n = values.shape[0]

@@ -36,8 +36,9 @@ class AutoAttackResult:
 
 
 def _configure_logger(log_file: str | Path | None) -> logging.Logger:
+    """Route the library's ``auto-attack`` logger to ``log_file``; it reports its progress at DEBUG level."""
     logger = logging.getLogger("auto-attack")
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG)
     logger.propagate = False
     for handler in list(logger.handlers):
         if getattr(handler, "_advbench", False):
@@ -83,7 +84,8 @@ def run_autoattack(
     adversary = _LibAutoAttack(model, eps=float(eps), norm="Linf", version="standard", device=device, seed=seed)
     adversary.verbose = log_file is not None
     robust = predict(model, x) == y
-    cumulative = {"clean": float(robust.float().mean())}
+    n = max(len(robust), 1)
+    cumulative = {"clean": int(robust.sum()) / n}
     x_adv = x.clone()
     for name in attacks:
         idx = robust.nonzero().squeeze(1)
@@ -94,7 +96,7 @@ def run_autoattack(
             fooled = predict(model, adv) != y[idx]
             x_adv[idx[fooled]] = adv[fooled]
             robust[idx[fooled]] = False
-        cumulative[name] = float(robust.float().mean())
+        cumulative[name] = int(robust.sum()) / n
     return AutoAttackResult(x_adv=x_adv, robust=robust, cumulative=cumulative)
 
 

@@ -43,7 +43,7 @@ def accuracy_under(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: A
                    batch_size: int = 128, desc: str = "", progress: bool = True) -> float:
     """Accuracy (%) of ``model`` on the attack's adversarial examples."""
     pred = adversarial_predictions(model, x, y, attack, batch_size, desc, progress)
-    return 100.0 * float((pred == y.cpu()).float().mean()) if len(y) else float("nan")
+    return 100.0 * int((pred == y.cpu()).sum()) / len(y) if len(y) else float("nan")  # exact: no float32 mean
 
 
 def model_size(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:

@@ -37,4 +37,5 @@ def run_sweep(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: int =
                     " >= ".join(f"{a:.2f}%" for a in curve + [large_acc])),
         large_check,
     ]
-    return {"suite": "sweep", "points": points, "attacks": attacks, "sanity": [c.to_dict() for c in checks]}
+    return {"suite": "sweep", "accuracy": {"clean": points[0]["accuracy"]}, "points": points, "attacks": attacks,
+            "sanity": [c.to_dict() for c in checks]}
