@@ -95,6 +95,9 @@ CASES: list[Case] = [
     Case(RS, "the tabular game has no gradients", ("nb201", "--game", "table", "--scorer", "darts", "--out", "{out}")),
     Case(RS, "holds no NAS-Bench-201 search run", ("nb201", "--diagnose", "{tmp}")),
     Case(RS, "the diagnostic needs 2 to 15625 cells", ("nb201", "--diagnose", "{tmp}", "--cells", "1")),
+    Case(RS, "CUDA", ("nb201", "--preset", "smoke", "--device", "cuda", "--out", "{out}")),
+    Case(RS, "cifar10 not found under", ("nb201", "--preset", "smoke", "--set", "dataset=cifar10", "--set",
+                                         "data_root={tmp}/nowhere", "--out", "{out}")),
     # advbench
     Case(AB, "does not exist", ("eval", "--model", "{tmp}/missing.pt", "--out", "{out}")),
     Case(AB, "is not a checkpoint (torch.load cannot read it)", ("eval", "--model", "{rnd}", "--out", "{out}")),

@@ -257,6 +257,9 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
     if not resume:
         if (run / "config.json").exists():
             raise RunDirError(f"{run} already holds a run; use --resume {run} or another --out")
+        resolve_device(cfg.device)  # fail on a missing device or dataset before anything is written
+        if options.game == "supernet" or cfg.scorer == "naswot":
+            search_split(cfg.dataset, cfg.n_train, cfg.n_val, cfg.seed, cfg.data_root)
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "config.json", json.dumps(
             {"format": _FORMAT, "config": to_dict(cfg), "nb201": asdict(options)}, indent=2))

@@ -150,7 +150,9 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
         sched.load_state_dict(state["sched"])
         history, epoch0 = list(state["history"]), int(state["epoch"])
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
-    bar = tqdm(total=cfg.epochs, initial=epoch0, desc="train", unit="epoch", disable=not cfg.progress)
+    batches = -(-len(train) // cfg.batch_size)  # progress counts training batches, so the ETA shows at once
+    bar = tqdm(total=cfg.epochs * batches, initial=epoch0 * batches, desc="train", unit="batch",
+               disable=not cfg.progress)
     net = model.net
     try:
         for epoch in range(epoch0, last):
@@ -184,6 +186,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((logits.argmax(1) == y).sum())
                 n += len(idx)
+                bar.update(1)
             lr = opt.param_groups[0]["lr"]  # the rate this epoch used
             sched.step()
             history.append({"epoch": epoch + 1, "loss": loss_sum / n, "train_adv_acc": 100 * correct / n,
@@ -192,7 +195,6 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                                "opt": opt.state_dict(), "sched": sched.state_dict(), "history": history,
                                "rng": {"torch": torch.get_rng_state()}}, run / CHECKPOINT)
             atomic_write_text(run / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-            bar.update(1)
     finally:
         bar.close()
     done = len(history)
