@@ -15,10 +15,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+# pytest-xdist runs the suite in one worker per core (pyproject's addopts); each worker then gets its share of
+# the cores as threads, set before torch starts its thread pool, so the workers do not oversubscribe the CPU.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Keep advbench's decode cache inside a temporary directory for the whole test session."""
-    os.environ["ADVBENCH_CACHE"] = tempfile.mkdtemp(prefix="advbench-cache-")
+    """Keep advbench's decode cache inside one temporary directory for the whole session.
+
+    The xdist controller makes it before it starts the workers, which inherit it and share the cache (its
+    writes are atomic, so two workers decoding the same split at once is harmless).
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ or "ADVBENCH_CACHE" not in os.environ:
+        os.environ["ADVBENCH_CACHE"] = tempfile.mkdtemp(prefix="advbench-cache-")
 
 
 @pytest.fixture(scope="session")
