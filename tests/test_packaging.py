@@ -55,6 +55,19 @@ def dist(tmp_path_factory) -> Path:
     return out
 
 
+def _venv(tmp_path: Path) -> Path:
+    """A fresh virtual environment under ``tmp_path``; its python."""
+    venv.create(tmp_path / "venv", with_pip=True)
+    return tmp_path / "venv" / "bin" / "python"
+
+
+def _run_first_example(py: Path, package: str, work: Path) -> None:
+    """Run ``package``'s README first example as ``example.py`` in a new folder ``work``."""
+    work.mkdir()
+    (work / "example.py").write_text(_first_example(package))
+    _run(py, "example.py", cwd=work, timeout=600)
+
+
 def _wheel(dist: Path, module: str) -> Path:
     return next(dist.glob(f"{module}-*.whl"))
 
@@ -85,16 +98,12 @@ def test_wheels_and_sdists_carry_license_types_and_metadata(dist: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_rose_estimator_alone_without_torch(dist: Path, tmp_path: Path) -> None:
-    env = tmp_path / "venv"
-    venv.create(env, with_pip=True)
-    py = env / "bin" / "python"
+    py = _venv(tmp_path)
     _run(py, "-m", "pip", "install", "--quiet", _wheel(dist, "rose_estimator"), f"numpy=={PINS['numpy']}",
          f"scipy=={PINS['scipy']}", f"pytest=={PINS['pytest']}", f"hypothesis=={PINS['hypothesis']}", timeout=600)
     assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0
     work = tmp_path / "work"
-    work.mkdir()
-    (work / "example.py").write_text(_first_example("rose-estimator"))
-    _run(py, "example.py", cwd=work)
+    _run_first_example(py, "rose-estimator", work)
     assert (work / "attribution.json").is_file()
     _run(py, "-m", "rose_estimator.demo", "--permutations", "8", "--groups", "2", cwd=work)
     with tarfile.open(dist / f"rose_estimator-{_version('rose_estimator', 'rose-estimator')}.tar.gz") as sdist:
@@ -106,9 +115,7 @@ def test_rose_estimator_alone_without_torch(dist: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_torch_packages_install_from_wheels_and_their_examples_run(dist: Path, tmp_path: Path) -> None:
-    env = tmp_path / "venv"
-    venv.create(env, with_pip=True)
-    py = env / "bin" / "python"
+    py = _venv(tmp_path)
     site = Path(_run(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
     (site / "_project_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     _run(py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
@@ -117,9 +124,6 @@ def test_torch_packages_install_from_wheels_and_their_examples_run(dist: Path, t
                  "print('\\n'.join(x.__file__ for x in (rose_estimator, rdnas_space, advbench, m)))").stdout
     assert all(line.startswith(str(site)) for line in where.split()), where
     for package in ("rdnas-space", "advbench", "rdnas-search"):
-        work = tmp_path / package
-        work.mkdir()
-        (work / "example.py").write_text(_first_example(package))
-        _run(py, "example.py", cwd=work, timeout=600)
+        _run_first_example(py, package, tmp_path / package)
     assert (tmp_path / "rdnas-space" / "genotype.json").is_file()
     assert (tmp_path / "rdnas-search" / "runs" / "smoke" / "DONE").is_file()

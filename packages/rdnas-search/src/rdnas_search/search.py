@@ -48,7 +48,7 @@ from .searchdata import crop_flip, search_split
 
 __all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "NonFiniteLossError", "CHECKPOINT", "DONE",
            "update_alpha", "build_supernet", "result_file", "player_scores", "load_search_checkpoint",
-           "load_run_config", "is_finished", "finish_run", "render_report"]
+           "load_run_checkpoint", "load_run_config", "is_finished", "finish_run", "render_report"]
 
 CHECKPOINT = "checkpoint.pt"
 DONE = "DONE"
@@ -411,15 +411,21 @@ class Searcher:
                               f"{self.run_dir}") from None
 
 
-def load_search_checkpoint(path: Path) -> dict[str, Any]:
-    """A search checkpoint, loaded safely (``weights_only``); anything else is a :class:`RunDirError`."""
+def load_run_checkpoint(path: Path, fmt: str = CKPT_FORMAT, kind: str = "search") -> dict[str, Any]:
+    """A run's checkpoint of format ``fmt``, loaded safely (``weights_only``); anything else is a
+    :class:`RunDirError` naming the ``kind`` of checkpoint expected."""
     try:
         state = safe_load(path)
     except CheckpointError as exc:
         raise RunDirError(str(exc)) from None
-    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
-        raise RunDirError(f"{path} is not a search checkpoint")
+    if not isinstance(state, dict) or state.get("format") != fmt:
+        raise RunDirError(f"{path} is not a {kind} checkpoint")
     return state
+
+
+def load_search_checkpoint(path: Path) -> dict[str, Any]:
+    """A search checkpoint, loaded safely (``weights_only``); anything else is a :class:`RunDirError`."""
+    return load_run_checkpoint(path)
 
 
 def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:

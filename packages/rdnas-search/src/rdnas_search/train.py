@@ -31,7 +31,6 @@ from advbench import (
     save_checkpoint,
     subset,
 )
-from advbench.checkpoint import CheckpointError, safe_load
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from advbench.suites import run_whitebox
 from rdnas_space import PUBLISHED_GENOTYPES, Genotype, to_channels_last
@@ -39,7 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, from_dict, to_dict
-from .search import DONE, NonFiniteLossError, RunDirError, _seed_for
+from .search import DONE, NonFiniteLossError, RunDirError, _seed_for, load_run_checkpoint
 from .searchdata import crop_flip
 
 __all__ = ["run_train", "TrainOutcome", "resolve_model_spec", "default_archive"]
@@ -97,13 +96,7 @@ def _data(cfg: TrainConfig) -> tuple[TensorData, TensorData]:
 
 
 def _load_train_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        state = safe_load(path)
-    except CheckpointError as exc:
-        raise RunDirError(str(exc)) from None
-    if not isinstance(state, dict) or state.get("format") != CKPT_FORMAT:
-        raise RunDirError(f"{path} is not a training checkpoint")
-    return state
+    return load_run_checkpoint(path, CKPT_FORMAT, "training")
 
 
 def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
