@@ -10,6 +10,7 @@ import pytest
 import torch
 from rdnas_search import (
     ConfigError,
+    NonFiniteLossError,
     RunDirError,
     Searcher,
     apply_overrides,
@@ -189,3 +190,23 @@ def test_cli_errors(argv: list[str], message: str, tmp_path: Path, capsys) -> No
     rc = main([subst.get(a, a) for a in argv])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    cfg = apply_overrides(search_preset("smoke"), {"n_score": 4})
+    run = tmp_path / "run"
+    run_search(cfg, run, stop_after=1)
+    before = (run / "checkpoint.pt").read_bytes()
+    composite = Searcher._composite_loss
+
+    def nan_loss(self, *args, **kwargs):
+        loss, *rest = composite(self, *args, **kwargs)
+        return (loss * float("nan"), *rest)
+
+    monkeypatch.setattr(Searcher, "_composite_loss", nan_loss)
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 2, batch 1: .* last good checkpoint \(epoch 1\)"):
+        run_search(cfg, run, resume=True)
+    assert (run / "checkpoint.pt").read_bytes() == before
+    assert not (run / "DONE").exists() and not (run / "genotype.json").exists()
+    assert not list(run.glob(".*.tmp"))

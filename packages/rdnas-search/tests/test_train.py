@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from advbench import load_checkpoint
 from advbench.cli import main as advbench_main
-from rdnas_search import ConfigError, RunDirError, apply_overrides, train_preset
+from rdnas_search import ConfigError, NonFiniteLossError, RunDirError, apply_overrides, train_preset
 from rdnas_search.train import resolve_model_spec, run_train
 
 
@@ -39,6 +40,21 @@ def test_smoke_train_checkpoint_loads_in_advbench(tmp_path: Path, cifar_archive:
     assert rc == 0 and (out / "results.json").is_file()
     with pytest.raises(RunDirError, match="finished training run"):
         run_train("", cfg, run, resume=True)
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path: Path, cifar_archive: Path,
+                                                                        monkeypatch) -> None:
+    cfg = apply_overrides(train_preset("smoke"), {"data_root": str(cifar_archive), "epochs": 2, "milestones": "[1]"})
+    run = tmp_path / "train"
+    run_train("darts_v2", cfg, run, stop_after=1)
+    before = (run / "train_checkpoint.pt").read_bytes()
+    cross_entropy = torch.nn.functional.cross_entropy
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", lambda *a, **kw: cross_entropy(*a, **kw) * float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 2: .* last good checkpoint \(epoch 1\)"):
+        run_train("", cfg, run, resume=True)
+    assert (run / "train_checkpoint.pt").read_bytes() == before
+    assert not (run / "DONE").exists() and not (run / "model.pt").exists()
 
 
 def test_model_specs() -> None:

@@ -29,11 +29,12 @@ from .config import (
 from .game import SupernetGame
 from .nb201 import APIBenchmark, NB201TableGame, TableBenchmark, open_benchmark
 from .nb201_search import NB201Options, NB201Outcome, run_nb201
-from .search import RunDirError, Searcher, SearchOutcome, run_search, update_alpha
+from .search import NonFiniteLossError, RunDirError, Searcher, SearchOutcome, run_search, update_alpha
 from .searchdata import load_search_pool, search_split
 
 __all__ = ["NB201_PRESETS", "SEARCH_PRESETS", "TRAIN_PRESETS", "APIBenchmark", "ConfigError", "NB201Options",
-           "NB201Outcome", "NB201TableGame", "RunDirError", "SearchConfig", "SearchOutcome", "Searcher",
+           "NB201Outcome", "NB201TableGame", "NonFiniteLossError", "RunDirError", "SearchConfig", "SearchOutcome",
+           "Searcher",
            "SupernetGame", "TableBenchmark", "TrainConfig", "apply_overrides", "load_overrides", "load_search_pool",
            "nb201_preset", "open_benchmark", "run_nb201", "run_search", "search_preset", "search_split",
            "train_preset", "update_alpha", "__version__"]

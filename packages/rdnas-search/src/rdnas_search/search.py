@@ -208,8 +208,8 @@ class Searcher:
             loss, logits, adv_logits, t_att = self._composite_loss(x, y, attack_gen, masks)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"the training loss became {float(loss)} at epoch {epoch + 1}, batch {b + 1}: the run stops and "
-                    f"keeps its last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
+                    f"the training loss became {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}: the run "
+                    f"stops and keeps its last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
             self.w_opt.zero_grad(set_to_none=True)
             self.a_opt.zero_grad(set_to_none=True)
             loss.backward()

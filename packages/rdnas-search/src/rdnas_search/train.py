@@ -170,8 +170,8 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                     loss = loss + cfg.auxiliary_weight * nn.functional.cross_entropy(aux, y)
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(
-                        f"the training loss became {float(loss)} at epoch {epoch + 1}: the run stops and keeps its "
-                        f"last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
+                        f"the training loss became {float(loss.detach())} at epoch {epoch + 1}: the run stops and "
+                        f"keeps its last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
