@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .checkpoint import CheckpointError
 from .data import DATASETS, DataError
+from .distributed import BACKENDS, launched_by_torchrun
 from .evaluate import SUITES, EvalConfig, evaluate, evaluate_transfer
 from .threat import parse_eps
 
@@ -42,6 +44,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
+    p.add_argument("--dist-backend", choices=BACKENDS, default="auto",
+                   help="under torchrun: nccl on CUDA, gloo on CPU (auto), or either by name")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                          split=args.split, n_examples=args.n_examples, eps=args.eps, step=args.step,
                          seed=args.seed, batch_size=args.batch_size, device=args.device, out=args.out,
                          arch=args.arch, download=args.download, progress=not args.no_progress,
-                         skip_autoattack=getattr(args, "skip_autoattack", False))
+                         skip_autoattack=getattr(args, "skip_autoattack", False), dist_backend=args.dist_backend)
         if args.command == "eval":
             results = evaluate(args.model, cfg)
         else:
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("advbench: interrupted", file=sys.stderr)
         return 130
+    if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
+        return 0  # rank 0 reports for the group
     print(f"wrote {cfg.out}/results.json and {cfg.out}/report.md")
     rb = results.get("robustbench") or {}
     if rb.get("clean_acc") is not None:

@@ -13,7 +13,7 @@ import torch
 from . import __version__
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .data import DataError, TensorData, load_dataset, subset
-from .device import resolve_device
+from .distributed import BACKENDS, DistContext, init_distributed, sharded
 from .files import check_output_dir
 from .report import write_outputs
 from .suites import run_autoattack_suite, run_confusion, run_sweep, run_transfer, run_whitebox
@@ -45,6 +45,7 @@ class EvalConfig:
     cache_dir: str | None = None
     progress: bool = True
     skip_autoattack: bool = False
+    dist_backend: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,6 +61,8 @@ class EvalConfig:
             raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
         if self.seed < 0:
             raise ValueError(f"--seed must be a non-negative integer, got {self.seed}")
+        if self.dist_backend not in BACKENDS:
+            raise ValueError(f"--dist-backend must be one of {', '.join(BACKENDS)}, got {self.dist_backend!r}")
         check_output_dir(self.out)
 
 
@@ -94,7 +97,7 @@ def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta:
     return {
         "advbench_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "config": {k: v for k, v in asdict(cfg).items() if k != "extra"},
+        "config": {k: v for k, v in asdict(cfg).items() if k not in ("extra", "dist_backend")},
         "device": str(device),
         "eps": cfg.eps,
         "eps_str": format_eps(cfg.eps),
@@ -105,48 +108,68 @@ def _header(cfg: EvalConfig, device: torch.device, data: TensorData, model_meta:
 
 
 def evaluate(model_path: str | Path, cfg: EvalConfig) -> dict[str, Any]:
-    """Evaluate the checkpoint at ``model_path``; writes results.json, report.md and plots into ``cfg.out``."""
-    device = resolve_device(cfg.device)
+    """Evaluate the checkpoint at ``model_path``; writes results.json, report.md and plots into ``cfg.out``.
+
+    Under ``torchrun`` the images are shared out over the ranks and the per-image results gathered back in
+    order (:func:`~advbench.distributed.sharded`): every rank returns what one process would, and only rank 0
+    writes.
+    """
+    ctx, device = init_distributed(cfg.device, cfg.dist_backend)
+    with sharded(ctx):
+        return _evaluate(model_path, cfg, ctx, device)
+
+
+def _evaluate(model_path: str | Path, cfg: EvalConfig, ctx: DistContext, device: torch.device) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     model, info = load_checkpoint(model_path, arch=cfg.arch, device=device)
     data, note = _load_data(cfg, info)
     x, y = data.x, data.y
     check_finite_logits(model, x, cfg.batch_size)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
     size = model_size(model, (1, *x.shape[1:]))
     meta = {"path": str(model_path), "name": Path(model_path).stem, "arch": info.arch, "arch_kwargs": info.arch_kwargs,
             "trained_on": info.dataset, "provenance": info.provenance, "size": size}
     results = _header(cfg, device, data, meta, note)
     suites = ["whitebox", "sweep", "confusion"] if cfg.suite == "all" else [cfg.suite]
     common = {"seed": cfg.seed, "batch_size": cfg.batch_size}
-    log_file = out / "autoattack.log"
+    log_file = out / "autoattack.log" if ctx.is_main else None
+    progress = cfg.progress and ctx.is_main
     results["suites"] = []
     for suite in suites:
         if suite == "whitebox":
             r = run_whitebox(model, x, y, eps=cfg.eps, step=cfg.step, autoattack=not cfg.skip_autoattack,
-                             log_file=log_file, progress=cfg.progress, **common)
+                             log_file=log_file, progress=progress, **common)
         elif suite == "sweep":
-            r = run_sweep(model, x, y, progress=cfg.progress, **common)
+            r = run_sweep(model, x, y, progress=progress, **common)
         elif suite == "autoattack":
             r = run_autoattack_suite(model, x, y, eps=cfg.eps, log_file=log_file, **common)
         else:
-            r = run_confusion(model, x, y, data.num_classes, eps=cfg.eps, step=cfg.step, progress=cfg.progress,
+            r = run_confusion(model, x, y, data.num_classes, eps=cfg.eps, step=cfg.step, progress=progress,
                               **common)
         results["suites"].append(r)
     accuracies = {k: v for s in results["suites"] for k, v in s.get("accuracy", {}).items()}
     results["robustbench"] = {"threat_model": "Linf", "eps": format_eps(cfg.eps), "eps_float": cfg.eps,
                               "dataset": data.name, "n_examples": len(data),
                               "clean_acc": accuracies.get("clean"), "autoattack_acc": accuracies.get("autoattack")}
-    write_outputs(results, out)
+    if ctx.is_main:
+        write_outputs(results, out)
     return results
 
 
 def evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig) -> dict[str, Any]:
-    """Source-by-target transfer matrix (PGD-20) over ``model_paths``; writes outputs into ``cfg.out``."""
+    """Source-by-target transfer matrix (PGD-20) over ``model_paths``; writes outputs into ``cfg.out`` (sharded
+    under ``torchrun`` like :func:`evaluate`)."""
     if len(model_paths) < 2:
         raise ValueError("transfer needs at least two models")
-    device = resolve_device(cfg.device)
+    ctx, device = init_distributed(cfg.device, cfg.dist_backend)
+    with sharded(ctx):
+        return _evaluate_transfer(model_paths, cfg, ctx, device)
+
+
+def _evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig, ctx: DistContext, device: torch.device
+                       ) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     loaded = [load_checkpoint(p, arch=cfg.arch, device=device) for p in model_paths]
     names = []
@@ -162,7 +185,8 @@ def evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig) -> dict[st
     meta = {"path": ", ".join(map(str, model_paths)), "name": "transfer", "arch": ", ".join(i.arch for _, i in loaded)}
     results = _header(cfg, device, data, meta, note)
     results["suites"] = [run_transfer(models, data.x, data.y, eps=cfg.eps, step=cfg.step, seed=cfg.seed,
-                                      batch_size=cfg.batch_size, progress=cfg.progress)]
+                                      batch_size=cfg.batch_size, progress=cfg.progress and ctx.is_main)]
     results["robustbench"] = None
-    write_outputs(results, Path(cfg.out))
+    if ctx.is_main:
+        write_outputs(results, Path(cfg.out))
     return results

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from typing import Any
 
 from advbench import CheckpointError, DataError
+from advbench.distributed import BACKENDS, launched_by_torchrun
 
 from .config import ConfigError, apply_overrides, load_overrides, nb201_preset, search_preset, train_preset
 from .diagnose import DiagnoseOptions, diagnose
-from .nb201_search import NB201_GAMES, NB201Options, run_nb201
+from .nb201_search import NB201_GAMES, NB201_PARALLEL, NB201Options, run_nb201
 from .search import RunDirError, render_report, run_search
 from .train import run_train
 
@@ -38,7 +40,9 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
     p.add_argument("--out", default=None, help="run directory")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N (under torchrun: cuda:LOCAL_RANK)")
+    p.add_argument("--dist-backend", choices=BACKENDS, default=None,
+                   help="under torchrun: nccl on CUDA, gloo on CPU (auto, default), or either by name")
     if data:
         p.add_argument("--dataset", default=None)
         p.add_argument("--data-root", default=None)
@@ -76,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     nb.add_argument("--game", choices=NB201_GAMES, default="supernet",
                     help="supernet (train and search, default) or table (ROSE on the benchmark itself)")
     nb.add_argument("--adversarial", action="store_true", help="add the PGD inner loop (clean by default)")
+    nb.add_argument("--parallel", choices=NB201_PARALLEL, default="walks",
+                    help="under torchrun: every rank on every seed (walks, default) or each rank its own seeds")
     nb.add_argument("--diagnose", default=None, metavar="RUN_DIR",
                     help="ranking diagnostic of the trained supernet(s) in RUN_DIR (an nb201 directory or one of "
                          "its runs) against the --dataset column; trains nothing")
@@ -92,7 +98,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         out[key.strip()] = value
-    flags = {"seed": args.seed, "device": args.device, "epochs": args.epochs}
+    flags = {"seed": args.seed, "device": args.device, "epochs": args.epochs, "dist_backend": args.dist_backend}
     if args.command != "nb201":
         flags.update(dataset=args.dataset, data_root=args.data_root)
     for name in ("space", "fusion", "scorer", "beta", "l1", "l2"):
@@ -127,7 +133,7 @@ def _nb201(args: argparse.Namespace) -> None:
         outcome = run_nb201(nb201_preset("cpu"), args.resume, resume=True)
     else:
         cfg = apply_overrides(nb201_preset(args.preset), _overrides(args))
-        options = NB201Options(args.benchmark, args.dataset, args.runs, args.game)
+        options = NB201Options(args.benchmark, args.dataset, args.runs, args.game, args.parallel)
         out = args.out = args.out or f"runs/nb201-{options.game}-{cfg.scorer}-seed{cfg.seed}"
         print(json.dumps({"config": asdict(cfg), "nb201": asdict(options), "out": out}, indent=2), flush=True)
         outcome = run_nb201(cfg, out, options)
@@ -140,11 +146,13 @@ def _nb201(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``rdnas-search``."""
+    """Entry point of ``rdnas-search`` (under torchrun, rank 0 alone prints results; errors come from any rank)."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this rank's process
     try:
         if args.command == "run":
             if args.resume:

@@ -33,6 +33,7 @@ class SearchConfig:
     preset: str = "cpu"
     seed: int = 0
     device: str = "auto"
+    dist_backend: str = "auto"  # under torchrun: nccl on CUDA, gloo on CPU (auto), or either by name
     # data (Section 4.2: 1,000 train + 500 validation images, class-balanced, from the CIFAR-10 train set)
     dataset: str = "embedded"
     data_root: str | None = None
@@ -140,6 +141,7 @@ class TrainConfig:
     preset: str = "cpu"
     seed: int = 0
     device: str = "auto"
+    dist_backend: str = "auto"  # under torchrun: nccl on CUDA, gloo on CPU (auto), or either by name
     dataset: str = "archive"
     data_root: str | None = None
     n_train: int | None = None  # None: the whole training split
@@ -184,6 +186,8 @@ class TrainConfig:
 def _check_common(cfg: SearchConfig | TrainConfig) -> None:
     if cfg.seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {cfg.seed}")
+    if cfg.dist_backend not in ("auto", "nccl", "gloo"):
+        raise ConfigError(f"dist_backend must be one of auto, nccl, gloo; got {cfg.dist_backend!r}")
     for name in ("epochs", "batch_size"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be positive, got {getattr(cfg, name)}")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from advbench.distributed import DistContext
 from advbench.files import atomic_write_text
 from rdnas_space import NB201_EDGES, NB201_PRIMITIVES, ops_to_arch, sample_cells
 from rose_estimator import Game, RoseResult
@@ -229,7 +230,7 @@ def diagnose_run(run_dir: str | os.PathLike[str], options: DiagnoseOptions | Non
     bench = bench if bench is not None else open_benchmark()
     if oracle is None:
         oracle = tabular_shapley(bench, options.dataset, options.oracle_walks)
-    searcher = Searcher(cfg, run)
+    searcher = Searcher(cfg, run, DistContext())
     searcher.load_state_dict(state)
     searcher.net.eval()
     last = max(int(state["epoch"]) - 1, 0)

@@ -33,19 +33,22 @@ from typing import Any
 import numpy as np
 import torch
 from advbench import resolve_device
+from advbench.distributed import DistContext, barrier, init_distributed
 from advbench.files import atomic_write_text, check_output_dir
 from rose_estimator import RoseConfig, RoseEstimator
 
 from .config import ConfigError, SearchConfig, from_dict, to_dict
+from .distributed import restarted
 from .naswot import naswot_search
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
 from .report import save_figure
 from .search import RunDirError, is_finished, player_scores, run_search
 from .searchdata import search_split
 
-__all__ = ["NB201Options", "NB201Outcome", "run_nb201", "NB201_GAMES"]
+__all__ = ["NB201Options", "NB201Outcome", "run_nb201", "NB201_GAMES", "NB201_PARALLEL"]
 
 NB201_GAMES = ("supernet", "table")
+NB201_PARALLEL = ("walks", "seeds")
 _FORMAT = "rdnas-nb201/1"
 
 
@@ -58,12 +61,16 @@ class NB201Options:
         dataset: the benchmark column to report: ``cifar10``, ``cifar100`` or ``ImageNet16-120``.
         runs: seeded runs (seeds ``seed, seed + 1, ...``).
         game: ``supernet`` (train and search) or ``table`` (ROSE on the tabular game, no training).
+        parallel: under torchrun, ``walks`` (every rank works on every seed: DDP training and sharded ROSE
+            walks; only rank 0 writes) or ``seeds`` (each rank searches its own seeds alone, ``rank``,
+            ``rank + world``, ..., writing those seeds' run directories; rank 0 writes the rest).
     """
 
     benchmark: str | None = None
     dataset: str = "cifar10"
     runs: int = 3
     game: str = "supernet"
+    parallel: str = "walks"
 
     def __post_init__(self) -> None:
         if self.dataset not in NB201_DATASETS:
@@ -73,6 +80,8 @@ class NB201Options:
             raise ConfigError(f"game must be one of {', '.join(NB201_GAMES)}; got {self.game!r}")
         if self.runs < 1:
             raise ConfigError(f"runs must be positive, got {self.runs}")
+        if self.parallel not in NB201_PARALLEL:
+            raise ConfigError(f"parallel must be one of {', '.join(NB201_PARALLEL)}; got {self.parallel!r}")
 
 
 @dataclass
@@ -91,16 +100,19 @@ def _search_time(run_dir: Path) -> float:
     return float(sum(json.loads(line)["time_epoch_s"] for line in lines if line.strip()))
 
 
-def _supernet_run(cfg: SearchConfig, run_dir: Path, stop_after: int | None) -> tuple[str | None, float]:
+def _supernet_run(cfg: SearchConfig, run_dir: Path, stop_after: int | None,
+                  group: DistContext | None = None) -> tuple[str | None, float]:
     """Run, resume or reuse one seeded supernet search; the derived cell (None if stopped) and its time."""
     if is_finished(run_dir):
         return json.loads((run_dir / "cell.json").read_text())["arch"], _search_time(run_dir)
-    outcome = run_search(cfg, run_dir, resume=(run_dir / "config.json").is_file(), stop_after=stop_after)
+    outcome = run_search(cfg, run_dir, resume=(run_dir / "config.json").is_file(), stop_after=stop_after,
+                         group=group)
     return (outcome.genotype if outcome.finished else None), _search_time(run_dir)
 
 
-def _table_run(cfg: SearchConfig, bench: TableBenchmark, dataset: str, run_dir: Path) -> tuple[str, float]:
-    """ROSE (or the plain mean) over the tabular game; writes ``cell.json`` and ``rose.json``."""
+def _table_run(cfg: SearchConfig, bench: TableBenchmark, dataset: str, run_dir: Path,
+               write: bool = True) -> tuple[str, float]:
+    """ROSE (or the plain mean) over the tabular game; writes ``cell.json`` and ``rose.json`` (if ``write``)."""
     cell = run_dir / "cell.json"
     if cell.is_file():
         record = json.loads(cell.read_text())
@@ -112,6 +124,8 @@ def _table_run(cfg: SearchConfig, bench: TableBenchmark, dataset: str, run_dir: 
                                                  antithetic=cfg.antithetic, truncation_tol=cfg.truncation_tol)
     arch = NB201TableGame.derive(player_scores(result, cfg.scorer))
     seconds = time.perf_counter() - t0
+    if not write:
+        return arch, seconds
     run_dir.mkdir(parents=True, exist_ok=True)
     result.to_json(run_dir / "rose.json")
     atomic_write_text(cell, json.dumps({"arch": arch, "search_time_s": seconds, "scorer": cfg.scorer,
@@ -119,8 +133,8 @@ def _table_run(cfg: SearchConfig, bench: TableBenchmark, dataset: str, run_dir: 
     return arch, seconds
 
 
-def _naswot_run(cfg: SearchConfig, run_dir: Path) -> tuple[str, float]:
-    """NASWOT over ``cfg.naswot_cells`` random cells; writes ``cell.json`` (every cell's score included)."""
+def _naswot_run(cfg: SearchConfig, run_dir: Path, write: bool = True) -> tuple[str, float]:
+    """NASWOT over ``cfg.naswot_cells`` random cells; writes ``cell.json`` (every cell's score, if ``write``)."""
     cell = run_dir / "cell.json"
     if cell.is_file():
         record = json.loads(cell.read_text())
@@ -129,6 +143,8 @@ def _naswot_run(cfg: SearchConfig, run_dir: Path) -> tuple[str, float]:
     idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.naswot_batch]
     result = naswot_search(train.x[idx], cfg.naswot_cells, cfg.seed, n_classes=train.num_classes,
                            device=resolve_device(cfg.device))
+    if not write:
+        return result.arch, result.seconds
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(cell, json.dumps({"arch": result.arch, "search_time_s": result.seconds, "scorer": "naswot",
                                         "score": result.score, "cells": result.cells}, indent=2) + "\n")
@@ -210,6 +226,21 @@ def _report(cfg: SearchConfig, options: NB201Options, bench_name: str, rows: lis
     return "\n".join(lines)
 
 
+def _own_seeds(cfg: SearchConfig, run: Path, options: NB201Options, ctx: DistContext,
+               stop_after: int | None) -> None:
+    """``parallel="seeds"``: search this rank's seeds alone, then wait (on the files, not on a collective with
+    a timeout) until every other rank's seeds are finished too."""
+    mine = range(ctx.rank, options.runs, ctx.world_size)
+    for r in mine:
+        _supernet_run(replace(cfg, seed=cfg.seed + r), run / f"run{r}-seed{cfg.seed + r}", stop_after,
+                      group=DistContext())
+    if stop_after is not None:
+        barrier(ctx)
+        return
+    while not all(is_finished(run / f"run{r}-seed{cfg.seed + r}") for r in range(options.runs)):
+        time.sleep(2.0)
+
+
 def _load(run: Path) -> tuple[SearchConfig, NB201Options]:
     path = run / "config.json"
     try:
@@ -234,11 +265,15 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
         resume: continue the work saved in ``run_dir``.
         stop_after: stop each unfinished supernet run after this many epochs (as an interruption would).
 
+    Under torchrun the seeds are shared as ``options.parallel`` says; every rank returns the same outcome.
+
     Raises:
         ConfigError: bad options; RunDirError: a run directory that cannot be used;
         FileNotFoundError / ValueError: a missing or malformed benchmark file.
     """
     run = check_output_dir(run_dir)
+    ctx, _ = init_distributed(cfg.device, cfg.dist_backend)
+    resume = resume or (restarted() and (run / "config.json").is_file())
     if resume:
         cfg, options = _load(run)
         if json.loads((run / "summary.json").read_text()).get("finished") if (run / "summary.json").is_file() \
@@ -260,18 +295,22 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
         resolve_device(cfg.device)  # fail on a missing device or dataset before anything is written
         if options.game == "supernet" or cfg.scorer == "naswot":
             search_split(cfg.dataset, cfg.n_train, cfg.n_val, cfg.seed, cfg.data_root)
-        run.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run / "config.json", json.dumps(
-            {"format": _FORMAT, "config": to_dict(cfg), "nb201": asdict(options)}, indent=2))
+        barrier(ctx)  # every rank has read the directory before rank 0 writes to it
+        if ctx.is_main:
+            run.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run / "config.json", json.dumps(
+                {"format": _FORMAT, "config": to_dict(cfg), "nb201": asdict(options)}, indent=2))
+    if ctx.is_distributed and options.parallel == "seeds" and options.game == "supernet" and cfg.scorer != "naswot":
+        _own_seeds(cfg, run, options, ctx, stop_after)
     outcome = NB201Outcome(run)
     note = ""
     for r in range(options.runs):
         seed = cfg.seed + r
         sub = run / f"run{r}-seed{seed}"
         if cfg.scorer == "naswot":
-            arch, seconds = _naswot_run(replace(cfg, seed=seed), sub)
+            arch, seconds = _naswot_run(replace(cfg, seed=seed), sub, write=ctx.is_main)
         elif options.game == "table":
-            arch, seconds = _table_run(replace(cfg, seed=seed), bench, options.dataset, sub)
+            arch, seconds = _table_run(replace(cfg, seed=seed), bench, options.dataset, sub, write=ctx.is_main)
         else:
             arch, seconds = _supernet_run(replace(cfg, seed=seed), sub, stop_after)
         if arch is None:
@@ -280,11 +319,13 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
         note = info.pop("note")
         outcome.runs.append({"run": r, "seed": seed, "dir": sub.name, **info, "search_time_s": seconds,
                              "accuracies": {d: bench.test_accuracy(arch, d) for d in NB201_DATASETS}})
-        if cfg.progress:
+        if cfg.progress and ctx.is_main:
             print(f"run {r + 1}/{options.runs} (seed {seed}): {info['test_accuracy']:.2f} on {options.dataset} "
                   f"(percentile {info['percentile']:.1f}) after {seconds:.0f} s: {arch}", flush=True)
     outcome.finished = len(outcome.runs) == options.runs
     outcome.summary = _summary(outcome.runs, options.dataset)
+    if not ctx.is_main:
+        return outcome
     atomic_write_text(run / "runs.jsonl", "".join(json.dumps(r) + "\n" for r in outcome.runs))
     if outcome.runs:
         _plot(all_acc, outcome.runs, options.dataset, run / "accuracy.png")

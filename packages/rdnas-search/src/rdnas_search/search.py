@@ -19,6 +19,10 @@ statistics; ``scorer="darts"`` updates alpha by first-order DARTS gradient steps
 All randomness of epoch ``e`` comes from generators seeded by ``(seed, e, purpose)``,
 so a run resumed from the checkpoint of epoch ``e`` continues exactly as an
 uninterrupted one would on the same machine.
+
+Under ``torchrun`` (:mod:`rdnas_search.distributed`) every rank trains on its share of each batch under DDP and
+walks its share of every ROSE round; only rank 0 writes the run directory, and a group restarted by torchrun
+resumes from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 import torch
 from advbench import ThreatModel, pgd_train, resolve_device
 from advbench.checkpoint import CheckpointError, safe_load
+from advbench.distributed import DistContext, all_gather_array, barrier, init_distributed
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, to_channels_last
 from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
@@ -43,6 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import SearchConfig, from_dict, to_dict
+from .distributed import any_rank, local_share, loss_scale, restarted, rose_sharding, sync_buffers, wrap_ddp
 from .game import SupernetGame
 from .searchdata import crop_flip, search_split
 
@@ -126,11 +132,17 @@ def result_file(cfg: SearchConfig) -> str:
 
 
 class Searcher:
-    """State of one search run; :func:`run_search` drives it epoch by epoch."""
+    """State of one search run; :func:`run_search` drives it epoch by epoch.
 
-    def __init__(self, cfg: SearchConfig, run_dir: Path) -> None:
+    ``group``: the ranks sharing this run (default: the torchrun group, or one process without torchrun).
+    """
+
+    def __init__(self, cfg: SearchConfig, run_dir: Path, group: DistContext | None = None) -> None:
         self.cfg, self.run_dir = cfg, run_dir
-        self.device = resolve_device(cfg.device)
+        if group is None:
+            self.dist, self.device = init_distributed(cfg.device, cfg.dist_backend)
+        else:
+            self.dist, self.device = group, resolve_device(cfg.device)
         self.train_data, self.val_data = search_split(cfg.dataset, cfg.n_train, cfg.n_val, cfg.seed, cfg.data_root)
         torch.manual_seed(cfg.seed)
         self.net = build_supernet(cfg, self.train_data.num_classes).to(self.device)
@@ -144,6 +156,8 @@ class Searcher:
         if cfg.scorer != "darts":  # alpha moves only through scores: no gradients needed in weight training
             for a in self.net.arch_parameters():
                 a.requires_grad_(False)
+        # DDP after alpha's requires_grad is settled: it reduces the gradients of what requires them then
+        self.ddp = wrap_ddp(self.net, self.dist, self.device, find_unused=cfg.path_sampling != "none")
         self.threat = ThreatModel(eps=cfg.eps, step=cfg.attack_step, steps=cfg.attack_steps)
         self.rose_cfg = RoseConfig(beta=cfg.beta, l1=cfg.l1, l2=cfg.l2, n_groups=cfg.n_groups,
                                    metric_weights=cfg.metric_weights if cfg.adversarial else None)
@@ -160,13 +174,17 @@ class Searcher:
     def _composite_loss(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None,
                         masks: dict[str, torch.Tensor] | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
-        """Eq. 5 loss, clean logits, adversarial logits, seconds spent attacking (``masks``: sampled paths)."""
-        net = self.net if masks is None else _Masked(self.net, masks)
+        """Eq. 5 loss, clean logits, adversarial logits, seconds spent attacking (``masks``: sampled paths).
+
+        The losses go through DDP (under torchrun); the attack, which needs no weight gradients, through the
+        bare supernet.
+        """
+        net = self.ddp if masks is None else _Masked(self.ddp, masks)
         logits = net(x)
         if not self.cfg.adversarial:
             return nn.functional.cross_entropy(logits, y), logits, None, 0.0
         t0 = time.perf_counter()
-        x_adv = pgd_train(net, x, y, self.threat, gen)
+        x_adv = pgd_train(self.net if masks is None else _Masked(self.net, masks), x, y, self.threat, gen)
         t_attack = time.perf_counter() - t0
         adv_logits = net(x_adv)
         lam = self.cfg.lam
@@ -175,10 +193,15 @@ class Searcher:
 
     # ------------------------------------------------------------------ phases
     def train_epoch(self, epoch: int, bar: tqdm | None = None) -> dict[str, float]:
-        """One pass over the training images (and DARTS alpha steps when that scorer is chosen)."""
-        cfg = self.cfg
+        """One pass over the training images (and DARTS alpha steps when that scorer is chosen).
+
+        Under torchrun each rank takes its contiguous share of every batch (drawn, augmented and path-sampled
+        as one process would) and crafts that share's attacks with its own generator.
+        """
+        cfg, ctx = self.cfg, self.dist
         gen = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch, "train"))
-        attack_gen = torch.Generator(device=self.device).manual_seed(_seed_for(cfg.seed, epoch, "attack"))
+        attack_purpose = f"attack-rank{ctx.rank}" if ctx.is_distributed else "attack"
+        attack_gen = torch.Generator(device=self.device).manual_seed(_seed_for(cfg.seed, epoch, attack_purpose))
         order = torch.randperm(len(self.train_data), generator=gen)
         val_order = torch.randperm(len(self.val_data), generator=gen)
         darts = cfg.scorer == "darts" and epoch >= cfg.warmup_epochs
@@ -194,38 +217,47 @@ class Searcher:
                 x = crop_flip(x, gen)
             elif torch.rand(1, generator=gen).item() < 0.5:
                 x = x.flip(3)
-            x, y = self._to(x), self.train_data.y[idx].to(self.device)
+            share = local_share(len(idx), ctx)
+            x, y = self._to(x[share]), self.train_data.y[idx][share].to(self.device)
             if darts:  # first-order DARTS: an alpha step on a validation batch, then the weight step
                 vidx = val_order[(b * cfg.batch_size) % len(val_order) :][: cfg.batch_size]
-                xv, yv = self._to(self.val_data.x[vidx]), self.val_data.y[vidx].to(self.device)
+                vshare = local_share(len(vidx), ctx)
+                xv, yv = self._to(self.val_data.x[vidx][vshare]), self.val_data.y[vidx][vshare].to(self.device)
                 self.a_opt.zero_grad(set_to_none=True)
                 arch_loss, _, _, t_att = self._composite_loss(xv, yv, attack_gen)
-                arch_loss.backward()
+                (arch_loss * loss_scale(len(yv), len(vidx), ctx)).backward()
                 self.a_opt.step()
                 totals["attack_s"] += t_att
-                totals["arch_loss"] += float(arch_loss.detach()) * len(vidx)
+                totals["arch_loss"] += float(arch_loss.detach()) * len(yv)
             masks = self._sample_paths(len(idx), epoch, path_gen)
+            if masks is not None:
+                masks = {branch: m[share] for branch, m in masks.items()}
             loss, logits, adv_logits, t_att = self._composite_loss(x, y, attack_gen, masks)
-            if not torch.isfinite(loss):
+            if any_rank(not torch.isfinite(loss), ctx, self.device):
                 raise NonFiniteLossError(
                     f"the training loss became {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}: the run "
                     f"stops and keeps its last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
             self.w_opt.zero_grad(set_to_none=True)
             self.a_opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * loss_scale(len(y), len(idx), ctx)).backward()
             nn.utils.clip_grad_norm_(list(self.net.weight_parameters()), cfg.grad_clip)
             self.w_opt.step()
-            totals["loss"] += float(loss.detach()) * len(idx)
+            totals["loss"] += float(loss.detach()) * len(y)
             totals["clean_correct"] += float((logits.argmax(1) == y).sum())
             if adv_logits is not None:
                 totals["adv_correct"] += float((adv_logits.argmax(1) == y).sum())
-            totals["n"] += len(idx)
+            totals["n"] += len(y)
             totals["attack_s"] += t_att
             if bar is not None:
                 bar.set_postfix_str(f"epoch {epoch + 1} train", refresh=False)
                 bar.update(1)
         lr = self.w_opt.param_groups[0]["lr"]  # the rate this epoch used
         self.sched.step()
+        sync_buffers(self.net, ctx)
+        if ctx.is_distributed:  # the epoch's sums over every rank's shares (times stay rank 0's)
+            keys = ("loss", "clean_correct", "adv_correct", "n", "arch_loss")
+            sums = all_gather_array([[totals[k] for k in keys]], ctx).sum(axis=0)
+            totals.update({k: float(v) for k, v in zip(keys, sums, strict=True)})
         n = max(totals["n"], 1)
         elapsed = time.perf_counter() - t0
         out = {"train_loss": totals["loss"] / n, "train_clean_acc": 100 * totals["clean_correct"] / n,
@@ -338,7 +370,8 @@ class Searcher:
         rng = np.random.default_rng([cfg.seed, epoch, b_index])
         result = RoseEstimator(self.rose_cfg).approximate(game, cfg.n_permutations, rng=rng,
                                                            batch_size=cfg.coalition_batch, antithetic=cfg.antithetic,
-                                                           truncation_tol=cfg.truncation_tol)
+                                                           truncation_tol=cfg.truncation_tol,
+                                                           sharding=rose_sharding(self.dist))
         advance(int(per_walk * (cfg.n_permutations - counted)) + 1)  # walks cut short by truncation count whole
         return result
 
@@ -402,7 +435,10 @@ class Searcher:
         return self.net.derive_from(weights)
 
     def save_checkpoint(self) -> None:
-        """Write the checkpoint atomically; a failed write (a full disk) keeps the previous one and says so."""
+        """Write the checkpoint atomically (rank 0 only); a failed write (a full disk) keeps the previous one and
+        says so."""
+        if not self.dist.is_main:
+            return
         try:
             atomic_torch_save(self.state_dict(), self.run_dir / CHECKPOINT)
         except OSError as exc:
@@ -428,8 +464,10 @@ def load_search_checkpoint(path: Path) -> dict[str, Any]:
     return load_run_checkpoint(path)
 
 
-def _write_log(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    """Rewrite log.jsonl from the checkpointed history (so a resumed run's log has no duplicates)."""
+def _write_log(run_dir: Path, history: list[dict[str, Any]], ctx: DistContext | None = None) -> None:
+    """Rewrite log.jsonl from the checkpointed history (so a resumed run's log has no duplicates); rank 0 only."""
+    if ctx is not None and not ctx.is_main:
+        return
     atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
 
@@ -450,10 +488,13 @@ def is_finished(run_dir: Path) -> bool:
 
 
 def finish_run(searcher: Searcher) -> Any:
-    """Derive, write every artefact (result file, drawings, plots, report), then the completion marker."""
+    """Derive, write every artefact (result file, drawings, plots, report), then the completion marker (the
+    derived result on every rank, the files from rank 0)."""
     from .report import write_search_artefacts
 
     derived = searcher.derive()
+    if not searcher.dist.is_main:
+        return derived
     write_search_artefacts(searcher, derived)
     atomic_write_text(searcher.run_dir / DONE, json.dumps({"epochs": searcher.epoch, "result": result_file(
         searcher.cfg)}) + "\n")
@@ -474,7 +515,7 @@ def render_report(run_dir: str | os.PathLike[str]) -> Path:
     if int(state["epoch"]) < cfg.epochs:
         raise RunDirError(f"{run} stopped after {state['epoch']} of {cfg.epochs} epochs: resume it with --resume "
                           f"{run}")
-    searcher = Searcher(cfg, run)
+    searcher = Searcher(cfg, run, DistContext())
     searcher.load_state_dict(state)
     finish_run(searcher)
     return run / "report.md"
@@ -488,7 +529,7 @@ def _progress_units(cfg: SearchConfig, epochs: int, n_train: int, branches: int)
 
 
 def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
-               stop_after: int | None = None) -> SearchOutcome:
+               stop_after: int | None = None, group: DistContext | None = None) -> SearchOutcome:
     """Run (or resume) a search in ``run_dir``; writes every artefact of the package README.
 
     The device and the data are checked before anything is written.  A resumed run continues from its last
@@ -501,24 +542,32 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
         resume: continue from the last checkpoint in ``run_dir``.
         stop_after: stop after this many completed epochs (checkpoint written), as an
             interruption would; used by tests and for staged runs.
+        group: the ranks sharing this run (default: the torchrun group, or this process alone).  Every rank
+            returns the same outcome; only rank 0 writes.  A group that torchrun restarted after a failure
+            resumes the run it finds in ``run_dir``.
 
     Raises:
         RunDirError: a directory that cannot hold or resume this run; NonFiniteLossError: the loss became NaN
         or infinite (the last good checkpoint is kept).
     """
     run = check_output_dir(run_dir)
+    if group is None:
+        group, _ = init_distributed(cfg.device, cfg.dist_backend)
+    resume = resume or (restarted() and (run / "config.json").is_file())
     state = None
     if resume:
         cfg = load_run_config(run)
         if is_finished(run):
             raise RunDirError(f"{run} is a finished run ({cfg.epochs} epochs); nothing to resume")
-        remove_orphans(run)
+        if group.is_main:
+            remove_orphans(run)
         if (run / CHECKPOINT).is_file():
             state = load_search_checkpoint(run / CHECKPOINT)
     elif (run / CHECKPOINT).exists() or (run / "config.json").exists():
         raise RunDirError(f"{run} already holds a run; use --resume {run} or another --out")
-    searcher = Searcher(cfg, run)  # resolves the device and loads the data: fails before anything is written
-    if not resume:
+    searcher = Searcher(cfg, run, group)  # resolves the device and loads the data: fails before anything is written
+    barrier(group)  # every rank has read the directory before rank 0 writes to it
+    if not resume and group.is_main:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "config.json", json.dumps({"config": to_dict(cfg), "seed": cfg.seed}, indent=2))
     if state is not None:
@@ -526,7 +575,7 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     sizes = (len(searcher.train_data), len(searcher.net.branches))
     bar = tqdm(total=_progress_units(cfg, cfg.epochs, *sizes), initial=_progress_units(cfg, searcher.epoch, *sizes),
-               desc="search", unit="step", disable=not cfg.progress)
+               desc="search", unit="step", disable=not (cfg.progress and group.is_main))
     try:
         for epoch in range(searcher.epoch, last):
             record: dict[str, Any] = {"epoch": epoch + 1, "phase": "warmup" if epoch < cfg.warmup_epochs else "search"}
@@ -538,7 +587,7 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
             searcher.history.append(record)
             searcher.epoch = epoch + 1
             searcher.save_checkpoint()
-            _write_log(run, searcher.history)
+            _write_log(run, searcher.history, group)
     finally:
         bar.close()
     finished = searcher.epoch >= cfg.epochs

@@ -6,6 +6,9 @@ hand-crafted models (``resnet18``, ...), so every comparison uses one protocol:
 Madry-style training on PGD-k examples (cross-entropy on the adversarial batch
 only), random-crop and flip augmentation, SGD with momentum, and step decay.
 Every epoch ends with an atomic checkpoint; ``resume=True`` continues from it.
+
+Under ``torchrun`` the network trains under DDP, each rank on its contiguous share of every batch, the
+white-box evaluation is sharded over the ranks, and only rank 0 writes (:mod:`rdnas_search.distributed`).
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from advbench import (
     list_models,
     load_dataset,
     pgd_train,
-    resolve_device,
     save_checkpoint,
     subset,
 )
+from advbench.distributed import all_gather_array, barrier, init_distributed, sharded
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from advbench.suites import run_whitebox
 from rdnas_space import PUBLISHED_GENOTYPES, Genotype, to_channels_last
@@ -38,6 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, from_dict, to_dict
+from .distributed import any_rank, local_share, loss_scale, restarted, sync_buffers, wrap_ddp
 from .search import DONE, NonFiniteLossError, RunDirError, _seed_for, load_run_checkpoint
 from .searchdata import crop_flip
 
@@ -101,8 +105,14 @@ def _load_train_checkpoint(path: Path) -> dict[str, Any]:
 
 def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
               stop_after: int | None = None) -> TrainOutcome:
-    """Adversarially train ``spec`` from scratch in ``run_dir``, write an advbench checkpoint, evaluate it."""
+    """Adversarially train ``spec`` from scratch in ``run_dir``, write an advbench checkpoint, evaluate it.
+
+    Under ``torchrun`` every rank returns the same outcome and only rank 0 writes; a group that torchrun
+    restarted after a failure resumes the run it finds in ``run_dir``.
+    """
     run = check_output_dir(run_dir)
+    ctx, device = init_distributed(cfg.device, cfg.dist_backend)
+    resume = resume or (restarted() and (run / "train_config.json").is_file())
     state = None
     if resume:
         meta_path = run / "train_config.json"
@@ -115,15 +125,18 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
             raise RunDirError(f"{meta_path} is not a training config ({str(exc).splitlines()[0]})") from None
         if (run / DONE).is_file():
             raise RunDirError(f"{run} is a finished training run; nothing to resume")
-        remove_orphans(run)
+        if ctx.is_main:
+            remove_orphans(run)
         if (run / CHECKPOINT).is_file():
             state = _load_train_checkpoint(run / CHECKPOINT)
     elif (run / CHECKPOINT).exists() or (run / "train_config.json").exists():
         raise RunDirError(f"{run} already holds a training run; use --resume {run} or another --out")
-    device = resolve_device(cfg.device)
+    if resume:
+        ctx, device = init_distributed(cfg.device, cfg.dist_backend)  # the saved config's device
     train, test = _data(cfg)
     arch, kwargs, description = resolve_model_spec(spec, cfg, train.num_classes)
-    if not resume:
+    barrier(ctx)  # every rank has read the directory before rank 0 writes to it
+    if not resume and ctx.is_main:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "train_config.json", json.dumps({"spec": spec, "config": to_dict(cfg)}, indent=2))
     torch.manual_seed(cfg.seed)
@@ -132,6 +145,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     model = Classifier(build_model(arch, **kwargs), mean, std).to(device)
     if cfg.channels_last:
         model = to_channels_last(model)
+    ddp_model = wrap_ddp(model, ctx, device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
     threat = ThreatModel(eps=cfg.eps, step=cfg.attack_step, steps=cfg.attack_steps)
@@ -145,12 +159,13 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     batches = -(-len(train) // cfg.batch_size)  # progress counts training batches, so the ETA shows at once
     bar = tqdm(total=cfg.epochs * batches, initial=epoch0 * batches, desc="train", unit="batch",
-               disable=not cfg.progress)
+               disable=not (cfg.progress and ctx.is_main))
     net = model.net
     try:
         for epoch in range(epoch0, last):
             gen = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch, "final-train"))
-            attack_gen = torch.Generator(device=device).manual_seed(_seed_for(cfg.seed, epoch, "final-attack"))
+            attack_purpose = f"final-attack-rank{ctx.rank}" if ctx.is_distributed else "final-attack"
+            attack_gen = torch.Generator(device=device).manual_seed(_seed_for(cfg.seed, epoch, attack_purpose))
             if hasattr(net, "drop_path_prob"):
                 net.drop_path_prob = cfg.drop_path_prob * epoch / cfg.epochs
             model.train()
@@ -158,36 +173,41 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
             t0, loss_sum, correct, n = time.perf_counter(), 0.0, 0, 0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
-                x = crop_flip(train.x[idx], gen).to(device)
+                share = local_share(len(idx), ctx)  # augment the whole batch as one process would, keep a share
+                x = crop_flip(train.x[idx], gen)[share].to(device)
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                y = train.y[idx].to(device)
+                y = train.y[idx][share].to(device)
                 x_adv = pgd_train(_MainHead(model), x, y, threat, attack_gen)
-                out = model(x_adv)
+                out = ddp_model(x_adv)
                 logits, aux = out if isinstance(out, tuple) else (out, None)
                 loss = nn.functional.cross_entropy(logits, y)
                 if aux is not None:
                     loss = loss + cfg.auxiliary_weight * nn.functional.cross_entropy(aux, y)
-                if not torch.isfinite(loss):
+                if any_rank(not torch.isfinite(loss), ctx, device):
                     raise NonFiniteLossError(
                         f"the training loss became {float(loss.detach())} at epoch {epoch + 1}: the run stops and "
                         f"keeps its last good checkpoint (epoch {epoch}); lower the learning rate (--set lr=...)")
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * loss_scale(len(y), len(idx), ctx)).backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
-                loss_sum += float(loss.detach()) * len(idx)
+                loss_sum += float(loss.detach()) * len(y)
                 correct += int((logits.argmax(1) == y).sum())
-                n += len(idx)
+                n += len(y)
                 bar.update(1)
             lr = opt.param_groups[0]["lr"]  # the rate this epoch used
             sched.step()
+            sync_buffers(model, ctx)
+            if ctx.is_distributed:  # the epoch's sums over every rank's shares
+                loss_sum, correct, n = all_gather_array([[loss_sum, correct, n]], ctx).sum(axis=0).tolist()
             history.append({"epoch": epoch + 1, "loss": loss_sum / n, "train_adv_acc": 100 * correct / n,
                             "lr": lr, "time_s": time.perf_counter() - t0})
-            atomic_torch_save({"format": CKPT_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
-                               "opt": opt.state_dict(), "sched": sched.state_dict(), "history": history,
-                               "rng": {"torch": torch.get_rng_state()}}, run / CHECKPOINT)
-            atomic_write_text(run / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            if ctx.is_main:
+                atomic_torch_save({"format": CKPT_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
+                                   "opt": opt.state_dict(), "sched": sched.state_dict(), "history": history,
+                                   "rng": {"torch": torch.get_rng_state()}}, run / CHECKPOINT)
+                atomic_write_text(run / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
     finally:
         bar.close()
     done = len(history)
@@ -196,10 +216,14 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     info = CheckpointInfo(arch=arch, arch_kwargs=kwargs, mean=mean, std=std, dataset=cfg.dataset,
                           classes=train.classes, provenance={"trained_by": "rdnas-search train", "spec": spec,
                                                              "preset": cfg.preset, "seed": str(cfg.seed)})
-    model_path = save_checkpoint(run / "model.pt", model.net, info)
+    model_path = save_checkpoint(run / "model.pt", model.net, info) if ctx.is_main else run / "model.pt"
     model.eval()
-    wb = run_whitebox(model, test.x, test.y, eps=cfg.eps, step=2 / 255, seed=cfg.seed, batch_size=128,
-                      autoattack=cfg.eval_autoattack, log_file=run / "autoattack.log", progress=cfg.progress)
+    with sharded(ctx):
+        wb = run_whitebox(model, test.x, test.y, eps=cfg.eps, step=2 / 255, seed=cfg.seed, batch_size=128,
+                          autoattack=cfg.eval_autoattack, log_file=run / "autoattack.log" if ctx.is_main else None,
+                          progress=cfg.progress and ctx.is_main)
+    if not ctx.is_main:
+        return TrainOutcome(run, done, True, model_path, wb)
     atomic_write_text(run / "whitebox.json", json.dumps(wb, indent=2))
     atomic_write_text(run / "report.md", _train_report(description, cfg, history, wb, len(test)))
     atomic_write_text(run / DONE, json.dumps({"epochs": done}) + "\n")  # the completion marker, written last

@@ -14,7 +14,7 @@ from .exact import all_coalitions, exact_shapley
 from .game import FunctionGame, Game
 from .games import AdditiveGame, AirportGame, GloveGame, NoisyGame, UnanimityGame, WeightedVotingGame
 from .result import RoseConfig, RoseResult
-from .sampler import GainSample, draw_permutations, sample_gains
+from .sampler import GainSample, Sharding, contiguous_block, draw_permutations, sample_gains
 from .stats import (
     combine_scores,
     confidence_radius,
@@ -39,11 +39,13 @@ __all__ = [
     "RoseConfig",
     "RoseEstimator",
     "RoseResult",
+    "Sharding",
     "UnanimityGame",
     "WeightedVotingGame",
     "all_coalitions",
     "combine_scores",
     "confidence_radius",
+    "contiguous_block",
     "draw_permutations",
     "exact_shapley",
     "group_assignment",

@@ -9,7 +9,7 @@ import numpy as np
 
 from .game import Game
 from .result import RoseConfig, RoseResult
-from .sampler import sample_gains
+from .sampler import Sharding, sample_gains
 
 __all__ = ["RoseEstimator"]
 
@@ -50,10 +50,12 @@ class RoseEstimator:
         antithetic: bool = False,
         truncation_tol: float | None = None,
         budget: int | None = None,
+        sharding: Sharding | None = None,
     ) -> RoseResult:
         """Walk ``n_permutations`` permutations of ``game`` and score its players.
 
-        Sampling options are those of :func:`~rose_estimator.sampler.sample_gains`.
+        Sampling options are those of :func:`~rose_estimator.sampler.sample_gains`; with ``sharding`` a group
+        of workers shares the walks and every worker gets the result a single worker would have.
         """
         _check_game(game)
         self._check_enough(n_permutations, antithetic)
@@ -65,6 +67,7 @@ class RoseEstimator:
             antithetic=antithetic,
             truncation_tol=truncation_tol,
             budget=budget,
+            sharding=sharding,
         )
         return RoseResult.from_sample(sample, self.config, game.player_names, game.metric_names)
 
@@ -79,6 +82,7 @@ class RoseEstimator:
         antithetic: bool = False,
         truncation_tol: float | None = None,
         budget: int | None = None,
+        sharding: Sharding | None = None,
     ) -> RoseResult:
         """Add ``n_permutations`` more walks to ``result`` and rescore.
 
@@ -96,6 +100,7 @@ class RoseEstimator:
             antithetic=antithetic,
             truncation_tol=truncation_tol,
             budget=budget,
+            sharding=sharding,
         )
         return result.extend(sample)
 

@@ -11,10 +11,16 @@ All randomness is drawn up front from ``rng`` (an ``int`` seed or a
 :class:`numpy.random.Generator`), never from global state, so the same seed
 gives the same permutations, the same order of evaluations and hence the same
 gains whatever ``batch_size`` is.
+
+A group of workers can share one call (:class:`Sharding`): every worker draws
+the same permutations from the same seed, evaluates its own contiguous block of
+the work, and the blocks are gathered back in order, so every worker ends with
+the gains a single worker would have computed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +28,36 @@ from numpy.typing import NDArray
 
 from .game import Game
 
-__all__ = ["GainSample", "sample_gains", "draw_permutations"]
+__all__ = ["GainSample", "Sharding", "sample_gains", "draw_permutations", "contiguous_block"]
+
+
+def contiguous_block(n_units: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Worker ``rank``'s block ``[lo, hi)`` of ``n_units`` units split into ``world_size`` contiguous blocks
+    whose sizes differ by at most one (the first ``n_units % world_size`` blocks are the larger)."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in a group of {world_size} workers")
+    base, extra = divmod(n_units, world_size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (rank < extra)
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """How a group of workers splits the walks of one :func:`sample_gains` call; the caller supplies both halves.
+
+    The estimator never talks to other workers itself, so it stays free of any framework: pass
+    ``torch.distributed`` (or MPI, or threads) in through these two functions.
+
+    Attributes:
+        shard: ``shard(n) -> (lo, hi)``, this worker's contiguous block of ``n`` work units; every worker must
+            get a different block and the blocks, in worker order, must tile ``range(n)``
+            (:func:`contiguous_block` does this).
+        gather: ``gather(part) -> whole``, the concatenation along axis 0 of every worker's ``part`` in worker
+            order, returned on every worker (an all-gather).
+    """
+
+    shard: Callable[[int], tuple[int, int]]
+    gather: Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
 
 @dataclass
@@ -84,6 +119,7 @@ def sample_gains(
     antithetic: bool = False,
     truncation_tol: float | None = None,
     budget: int | None = None,
+    sharding: Sharding | None = None,
 ) -> GainSample:
     """Walk ``n_permutations`` random permutations of ``game`` and return the gains.
 
@@ -101,10 +137,17 @@ def sample_gains(
             rounds only while their worst-case cost (P - 1 evaluations) fits; with
             ``antithetic`` whole pairs are admitted.  Fewer than ``n_permutations``
             walks may be returned.
+        sharding: split the work over a group of workers (:class:`Sharding`).  Without
+            truncation the units are the ``batch_size`` chunks of coalitions, so every
+            worker sends the game the very batches a single worker would and the result
+            is bit-identical to an unsharded call; with ``truncation_tol`` the units are
+            walks (identical as long as the game's values do not depend on which other
+            coalitions share a batch).  ``n_evaluations`` counts as a single worker
+            would (each worker also evaluates the empty and full coalitions itself).
 
     Raises:
         ValueError: on a non-positive ``batch_size``, a negative ``n_permutations`` or
-            ``budget``, or a ``truncation_tol`` outside ``[0, 1)``.
+            ``budget``, a ``truncation_tol`` outside ``[0, 1)``, or ``budget`` with ``sharding``.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -114,10 +157,13 @@ def sample_gains(
         raise ValueError(f"truncation_tol must lie in [0, 1), got {truncation_tol}")
     if budget is not None and budget < 0:
         raise ValueError(f"budget must be non-negative, got {budget}")
+    if budget is not None and sharding is not None:
+        raise ValueError("budget and sharding cannot be combined: a budget is spent by one worker")
 
     n_players, n_metrics = game.n_players, game.n_metrics
     perms, unit_ids = draw_permutations(n_players, n_permutations, rng, antithetic)
     start = game.n_evaluations
+    sharded_evaluations = own_walk_evaluations = 0
     if budget is not None and budget < (game._empty is None) + (game._full is None):
         raise ValueError(f"budget {budget} cannot even cover v(empty) and v(full); raise the budget")
     v_empty, v_full = game.empty_value, game.full_value
@@ -135,7 +181,17 @@ def sample_gains(
         if todo <= 0:
             break
         chunk = perms[n_done : n_done + todo]
-        if truncation_tol is None:
+        if sharding is not None:
+            before = game.n_evaluations
+            if truncation_tol is None:
+                g, t = _walk_flat(game, chunk, v_empty, v_full, batch_size, sharding)
+            else:
+                lo, hi = sharding.shard(len(chunk))
+                g, t = _walk_lockstep(game, chunk[lo:hi], v_empty, v_full, batch_size, truncation_tol)
+                g, t = sharding.gather(g), sharding.gather(t.astype(np.float64)).astype(bool)
+            own_walk_evaluations += game.n_evaluations - before
+            sharded_evaluations += int(sharding.gather(np.array([game.n_evaluations - before], np.float64)).sum())
+        elif truncation_tol is None:
             g, t = _walk_flat(game, chunk, v_empty, v_full, batch_size)
         else:
             g, t = _walk_lockstep(game, chunk, v_empty, v_full, batch_size, truncation_tol)
@@ -145,12 +201,14 @@ def sample_gains(
 
     gains = np.concatenate(gains_parts) if gains_parts else np.zeros((0, n_players, n_metrics))
     truncated = np.concatenate(trunc_parts) if trunc_parts else np.zeros(0, dtype=bool)
+    # sharded: this worker's own empty/full evaluations plus every worker's share of the walks
+    n_evaluations = game.n_evaluations - start - own_walk_evaluations + sharded_evaluations
     return GainSample(
         gains=gains,
         permutations=perms[:n_done],
         unit_ids=unit_ids[:n_done],
         truncated=truncated,
-        n_evaluations=game.n_evaluations - start,
+        n_evaluations=n_evaluations,
     )
 
 
@@ -177,8 +235,12 @@ def _walk_flat(
     v_empty: NDArray[np.float64],
     v_full: NDArray[np.float64],
     batch_size: int,
+    sharding: Sharding | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Evaluate every inner prefix of every walk, walk-major, in chunks of ``batch_size``."""
+    """Evaluate every inner prefix of every walk, walk-major, in chunks of ``batch_size``.
+
+    With ``sharding`` this worker evaluates its block of the chunks and the values are gathered in chunk order.
+    """
     n_walks, n_players = perms.shape
     prefix = np.empty((n_walks, n_players + 1, game.n_metrics))
     prefix[:, 0] = v_empty
@@ -187,11 +249,18 @@ def _walk_flat(
     if inner > 0:
         ranks = _ranks(perms)
         total = n_walks * inner
-        for lo in range(0, total, batch_size):
-            idx = np.arange(lo, min(lo + batch_size, total))
+        first, last = 0, -(-total // batch_size)
+        if sharding is not None:
+            first, last = sharding.shard(last)
+        values = [np.zeros((0, game.n_metrics))]
+        for chunk in range(first, last):
+            idx = np.arange(chunk * batch_size, min((chunk + 1) * batch_size, total))
             walk, size = idx // inner, idx % inner + 1
-            coalitions = ranks[walk] < size[:, None]
-            prefix[walk, size] = game.value(coalitions)
+            values.append(game.value(ranks[walk] < size[:, None]))
+        flat = np.concatenate(values)
+        if sharding is not None:
+            flat = sharding.gather(flat)
+        prefix[:, 1:n_players] = flat.reshape(n_walks, inner, game.n_metrics)
     return _credit(perms, prefix), np.zeros(n_walks, dtype=bool)
 
 

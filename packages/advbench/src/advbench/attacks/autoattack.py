@@ -4,8 +4,10 @@ The adapter always passes ``eps`` and the model's device, puts the model in eval
 mode, routes the library's ``auto-attack`` logger where the caller wants it, and
 records what the library does not return: per-sample robustness and the
 cumulative robust accuracy after each attack of the sequence.  Attacks are run
-one at a time on the samples still robust (exactly AutoAttack's cascade); the
-library's state-file resume is not used.
+one at a time on the samples still robust (exactly AutoAttack's cascade), one
+batch at a time so that a batch's result does not depend on the others (and a
+sharded run gives the same per-sample results); the library's state-file resume
+is not used.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..distributed import all_gather_array, batch_block, current_group
 from ..threat import ThreatModel
 from .base import Attack, predict
 
@@ -83,21 +86,42 @@ def run_autoattack(
     _configure_logger(log_file)
     adversary = _LibAutoAttack(model, eps=float(eps), norm="Linf", version="standard", device=device, seed=seed)
     adversary.verbose = log_file is not None
+    group = current_group()
+    lo, hi = (0, len(y)) if group is None else batch_block(len(y), batch_size, group)
+    robust = torch.zeros(0, dtype=torch.bool, device=device)
+    x_adv, counts = [x[:0]], torch.zeros(len(attacks) + 1, dtype=torch.long)
+    for start in range(lo, hi, batch_size):  # one cascade per batch: a batch's result never depends on another
+        xb, yb = x[start : min(start + batch_size, hi)], y[start : min(start + batch_size, hi)]
+        rb, xa = _cascade(model, adversary, xb, yb, attacks, batch_size, counts)
+        robust, x_adv = torch.cat([robust, rb]), [*x_adv, xa]
+    x_all = torch.cat(x_adv)
+    if group is not None:
+        robust = torch.from_numpy(all_gather_array(robust, group)).to(device)
+        x_all = torch.from_numpy(all_gather_array(x_all, group)).to(device)
+        counts = torch.from_numpy(all_gather_array(counts[None], group).sum(0))
+    n = max(len(y), 1)
+    cumulative = {name: int(c) / n for name, c in zip(("clean", *attacks), counts.tolist(), strict=True)}
+    return AutoAttackResult(x_adv=x_all, robust=robust, cumulative=cumulative)
+
+
+def _cascade(model: nn.Module, adversary: object, x: torch.Tensor, y: torch.Tensor, attacks: tuple[str, ...],
+             batch_size: int, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """AutoAttack's cascade on one batch: each attack runs on the images still robust; adds the number of
+    images robust before the first and after each attack to ``counts``."""
     robust = predict(model, x) == y
-    n = max(len(robust), 1)
-    cumulative = {"clean": int(robust.sum()) / n}
+    counts[0] += int(robust.sum())
     x_adv = x.clone()
-    for name in attacks:
+    for k, name in enumerate(attacks, start=1):
         idx = robust.nonzero().squeeze(1)
         if idx.numel() > 0:
-            adversary.attacks_to_run = [name]
-            adv, _ = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)
-            adv = adv.to(device)
+            adversary.attacks_to_run = [name]  # type: ignore[attr-defined]
+            adv, _ = adversary.run_standard_evaluation(x[idx], y[idx], batch_size=batch_size)  # type: ignore[attr-defined]
+            adv = adv.to(x.device)
             fooled = predict(model, adv) != y[idx]
             x_adv[idx[fooled]] = adv[fooled]
             robust[idx[fooled]] = False
-        cumulative[name] = int(robust.sum()) / n
-    return AutoAttackResult(x_adv=x_adv, robust=robust, cumulative=cumulative)
+        counts[k] += int(robust.sum())
+    return robust, x_adv
 
 
 class APGDCE(Attack):

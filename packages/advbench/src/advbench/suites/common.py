@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from ..attacks import Attack, predict
+from ..distributed import DistContext, all_gather_array, batch_block, current_group, sharded
 
 __all__ = ["SanityCheck", "accuracy_under", "adversarial_predictions", "model_size", "non_increasing",
            "large_eps_check", "LARGE_EPS"]
@@ -29,14 +30,23 @@ class SanityCheck:
 
 def adversarial_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack | None,
                             batch_size: int = 128, desc: str = "", progress: bool = True) -> torch.Tensor:
-    """Predicted labels on ``attack``'s adversarial examples (clean inputs when attack is None)."""
+    """Predicted labels on ``attack``'s adversarial examples (clean inputs when attack is None).
+
+    Inside :func:`~advbench.distributed.sharded` each rank attacks its block of whole batches and the labels
+    are gathered in image order: the batches, hence every seeded random start, are those of one process.
+    """
     device = next(model.parameters()).device
-    preds = []
-    for i in tqdm(range(0, x.shape[0], batch_size), desc=desc, leave=False, disable=not progress):
-        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        xa = xb if attack is None else attack(model, xb, yb)
-        preds.append(predict(model, xa).cpu())
-    return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+    group = current_group()
+    lo, hi = (0, x.shape[0]) if group is None else batch_block(x.shape[0], batch_size, group)
+    preds = [torch.zeros(0, dtype=torch.long)]
+    shown = progress and (group is None or group.is_main)
+    with sharded(DistContext()):  # an attack run on this rank's batch must not shard it again
+        for i in tqdm(range(lo, hi, batch_size), desc=desc, leave=False, disable=not shown):
+            xb, yb = x[i : min(i + batch_size, hi)].to(device), y[i : min(i + batch_size, hi)].to(device)
+            xa = xb if attack is None else attack(model, xb, yb)
+            preds.append(predict(model, xa).cpu())
+    mine = torch.cat(preds)
+    return mine if group is None else torch.from_numpy(all_gather_array(mine, group))
 
 
 def accuracy_under(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack | None,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..attacks import PGD, predict
+from ..distributed import all_gather_array, batch_block, current_group
 from ..threat import ThreatModel
 from .common import SanityCheck
 
@@ -21,7 +22,8 @@ def run_transfer(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
 
     The diagonal is each model's white-box PGD-20 accuracy; a transfer entry below
     its target's white-box accuracy is flagged (a black-box attack should not beat
-    the white-box one).
+    the white-box one).  Inside :func:`~advbench.distributed.sharded` each rank takes its block of batches and
+    the counts are summed over the ranks.
     """
     from tqdm.auto import tqdm
 
@@ -31,14 +33,20 @@ def run_transfer(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
         m.eval()
     correct = {s: dict.fromkeys(names, 0) for s in names}
     device_of = {n: next(m.parameters()).device for n, m in models.items()}
+    group = current_group()
+    lo, hi = (0, x.shape[0]) if group is None else batch_block(x.shape[0], batch_size, group)
     for src in tqdm(names, desc="transfer sources", disable=not progress, leave=False):
         attack = PGD(threat, seed)
-        for i in range(0, x.shape[0], batch_size):
-            xb, yb = x[i : i + batch_size].to(device_of[src]), y[i : i + batch_size].to(device_of[src])
+        for i in range(lo, hi, batch_size):
+            j = min(i + batch_size, hi)
+            xb, yb = x[i:j].to(device_of[src]), y[i:j].to(device_of[src])
             x_adv = attack(models[src], xb, yb)
             for tgt in names:
                 pred = predict(models[tgt], x_adv.to(device_of[tgt])).cpu()
                 correct[src][tgt] += int((pred == yb.cpu()).sum())
+    if group is not None:
+        counts = all_gather_array([[correct[s][t] for s in names for t in names]], group).sum(0).tolist()
+        correct = {s: {t: int(counts[i * len(names) + k]) for k, t in enumerate(names)} for i, s in enumerate(names)}
     n = max(int(x.shape[0]), 1)
     matrix = {s: {t: 100.0 * correct[s][t] / n for t in names} for s in names}
     checks = []
