@@ -36,10 +36,14 @@ def _torchrun(*args: str, restarts: int = 0) -> list[str]:
 
 
 def _run(cmd: list[str], timeout: float = 420, **env: str) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen(cmd, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: a hang is killed with every rank
     try:
-        proc = subprocess.run(cmd, env=_env(**env), capture_output=True, text=True, timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail(f"hung: {' '.join(cmd)}")
+    proc = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -136,7 +140,8 @@ def _search(run: Path, log: Path, kill_rank_after_checkpoint: bool) -> str:
     cmd = _torchrun(str(HERE / "guard.py"), *SEARCH, "--out", str(run), restarts=1)
     err_file = run.with_suffix(".stderr")
     with open(err_file, "w") as err, open(run.with_suffix(".stdout"), "w") as out:  # files: pipes would fill up
-        proc = subprocess.Popen(cmd, env=_env(GUARD_DIR=str(run), GUARD_LOG=str(log)), stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, env=_env(GUARD_DIR=str(run), GUARD_LOG=str(log)), stdout=out, stderr=err,
+                                start_new_session=True)  # its own process group: a hang is killed with every rank
         killed = False
         deadline = time.monotonic() + 420
         while kill_rank_after_checkpoint and not killed and proc.poll() is None and time.monotonic() < deadline:
@@ -149,7 +154,7 @@ def _search(run: Path, log: Path, kill_rank_after_checkpoint: bool) -> str:
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 1))
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail(f"the 2-rank search hung: {err_file.read_text()[-2000:]}")
     stderr = err_file.read_text()
     assert proc.returncode == 0, stderr[-3000:]

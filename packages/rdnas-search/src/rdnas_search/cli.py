@@ -1,5 +1,5 @@
-"""``rdnas-search run | train | nb201``: thin command lines over :mod:`~rdnas_search.search`,
-:mod:`~rdnas_search.train` and :mod:`~rdnas_search.nb201_search`.
+"""``rdnas-search run | train | nb201 | report | reproduce``: thin command lines over :mod:`~rdnas_search.search`,
+:mod:`~rdnas_search.train`, :mod:`~rdnas_search.nb201_search` and :mod:`~rdnas_search.reproduce`.
 
 Settings come from a preset, then a TOML/YAML file (``--config``), then
 ``--set KEY=VALUE`` and the dedicated flags; the resolved config is printed in
@@ -21,6 +21,7 @@ from advbench.distributed import BACKENDS, launched_by_torchrun
 from .config import ConfigError, apply_overrides, load_overrides, nb201_preset, search_preset, train_preset
 from .diagnose import DiagnoseOptions, diagnose
 from .nb201_search import NB201_GAMES, NB201_PARALLEL, NB201Options, run_nb201
+from .reproduce import SCALES, list_specs, load_spec, reproduce
 from .search import RunDirError, render_report, run_search
 from .train import run_train
 
@@ -88,7 +89,34 @@ def _parser() -> argparse.ArgumentParser:
     nb.add_argument("--cells", type=int, default=100, help="--diagnose: cells sampled (with --seed, default 0)")
     nb.add_argument("--images", choices=("score", "val"), default="score",
                     help="--diagnose: value cells on the last round's scoring images or on every validation image")
+    rp = sub.add_parser("reproduce", help="one of the paper's experiments as resumable jobs, tables side by side")
+    rp.add_argument("experiment", nargs="?", default=None, help="table1, table2, table4-9, figures5_6 (see --list)")
+    rp.add_argument("--list", action="store_true", help="list the experiments and exit")
+    rp.add_argument("--scale", choices=SCALES, default="cpu", help="smoke (CI), cpu (default) or paper")
+    rp.add_argument("--out", default="runs/reproduce", help="reproduction directory (jobs shared between tables)")
+    rp.add_argument("--seeds", type=int, default=1, help="seeds per pipeline (mean +- std over them)")
+    rp.add_argument("--seed", type=int, default=0, help="first seed")
+    rp.add_argument("--device", default="auto")
+    rp.add_argument("--plan", action="store_true", help="print the jobs, their commands and a time estimate; "
+                    "run nothing")
     return parser
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    if args.list or not args.experiment:
+        for name in list_specs():
+            print(f"{name}: {load_spec(name).title}")
+        return
+    if args.plan:
+        planned = reproduce(args.experiment, args.scale, args.out, seeds=args.seeds, seed=args.seed,
+                            device=args.device, dry_run=True)
+        for job in planned["jobs"]:
+            print(f"[{'done' if job['done'] else 'todo'}] {job['id']} ({job['kind']}, seed {job['seed']}): "
+                  f"{job['command']}")
+        print(f"{len(planned['jobs'])} jobs; {planned['estimate']}")
+        return
+    table = reproduce(args.experiment, args.scale, args.out, seeds=args.seeds, seed=args.seed, device=args.device)
+    print(f"wrote {args.out}/{table['experiment']}.md and {args.out}/{table['experiment']}.json")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -169,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {render_report(args.run_dir)}")
         elif args.command == "nb201":
             _nb201(args)
+        elif args.command == "reproduce":
+            _reproduce(args)
         else:
             if args.resume:
                 print(f"resuming {args.resume}", flush=True)
