@@ -54,7 +54,7 @@ _SMOKE_SEARCH = {"n_train": 16, "n_val": 8, "epochs": 1, "warmup_epochs": 0, "ba
                  "n_permutations": 1, "antithetic": False, "n_groups": 1, "n_score": 2, "coalition_batch": 112}
 _SMOKE_TRAIN = {"n_train": 32, "n_test": 16, "batch_size": 16}
 # wall time of one job on this project's 2-core CPU (docs/results.md), used by --plan for smoke and cpu scale
-_SECONDS = {"smoke": {"search": 10, "train": 8, "sweep": 20, "transfer": 10, "nb201": 15},
+_SECONDS = {"smoke": {"search": 12, "train": 6, "sweep": 25, "transfer": 5, "nb201": 12},
             "cpu": {"search": 720, "train": 330, "sweep": 240, "transfer": 120, "nb201": 1700}}
 # paper scale: the paper's own costs (0.2 GPU-days for a search; Table 5: 731 s for an NB201 search)
 _PAPER_GPU_HOURS = {"search": 0.2 * 24, "nb201": 731 / 3600}
