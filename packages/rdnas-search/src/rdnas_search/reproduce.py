@@ -53,9 +53,11 @@ SPEC_DIR = Path(__file__).with_name("specs")
 _SMOKE_SEARCH = {"n_train": 16, "n_val": 8, "epochs": 1, "warmup_epochs": 0, "batch_size": 16,
                  "n_permutations": 1, "antithetic": False, "n_groups": 1, "n_score": 2, "coalition_batch": 112}
 _SMOKE_TRAIN = {"n_train": 32, "n_test": 16, "batch_size": 16}
-# wall time of one job on this project's 2-core CPU (docs/results.md), used by --plan for smoke and cpu scale
+# wall time of one job on this project's 2-core CPU (docs/results.md), used by --plan for smoke and cpu scale.
+# cpu sweep: Table 9's protocol (5 restarts, 20-50 steps at six radii, plus the large-eps check) is about 1,000
+# attacked passes over the 200 test images, some 13 times the image-passes of a cpu training job
 _SECONDS = {"smoke": {"search": 12, "train": 6, "sweep": 25, "transfer": 5, "nb201": 12},
-            "cpu": {"search": 720, "train": 330, "sweep": 240, "transfer": 120, "nb201": 1700}}
+            "cpu": {"search": 720, "train": 330, "sweep": 4300, "transfer": 120, "nb201": 1700}}
 # paper scale: the paper's own costs (0.2 GPU-days for a search; Table 5: 731 s for an NB201 search)
 _PAPER_GPU_HOURS = {"search": 0.2 * 24, "nb201": 731 / 3600}
 
@@ -264,7 +266,7 @@ def estimate(jobs: list[Job], scale: str) -> str:
         return (f"about {hours:.1f} GPU-hours of search (the paper's 0.2 GPU-days a search, 731 s an NB201 "
                 f"search) plus {trains} final training(s) of 120 epochs, whose cost the paper does not report")
     seconds = sum(_SECONDS[scale][j.kind] for j in jobs)
-    return f"about {seconds / 60:.0f} minutes on 2 CPU cores (measured per-job times, docs/results.md)"
+    return f"about {seconds / 60:.0f} minutes on 2 CPU cores (per-job times measured or derived here, docs/results.md)"
 
 
 # ---------------------------------------------------------------------------------------------- running
