@@ -212,6 +212,8 @@ class Searcher:
         n_batches = -(-len(order) // cfg.batch_size)
         for b in range(n_batches):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if len(idx) < ctx.world_size:  # a last batch too small to give every rank an image: dropped by all
+                continue
             x = self.train_data.x[idx]
             if cfg.augment == "crop_flip":
                 x = crop_flip(x, gen)
@@ -219,8 +221,8 @@ class Searcher:
                 x = x.flip(3)
             share = local_share(len(idx), ctx)
             x, y = self._to(x[share]), self.train_data.y[idx][share].to(self.device)
-            if darts:  # first-order DARTS: an alpha step on a validation batch, then the weight step
-                vidx = val_order[(b * cfg.batch_size) % len(val_order) :][: cfg.batch_size]
+            vidx = val_order[(b * cfg.batch_size) % len(val_order) :][: cfg.batch_size]
+            if darts and len(vidx) >= ctx.world_size:  # first-order DARTS: an alpha step on a validation batch
                 vshare = local_share(len(vidx), ctx)
                 xv, yv = self._to(self.val_data.x[vidx][vshare]), self.val_data.y[vidx][vshare].to(self.device)
                 self.a_opt.zero_grad(set_to_none=True)

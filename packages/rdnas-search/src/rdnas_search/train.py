@@ -173,6 +173,8 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
             t0, loss_sum, correct, n = time.perf_counter(), 0.0, 0, 0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
+                if len(idx) < ctx.world_size:  # a last batch too small to give every rank an image: dropped by all
+                    continue
                 share = local_share(len(idx), ctx)  # augment the whole batch as one process would, keep a share
                 x = crop_flip(train.x[idx], gen)[share].to(device)
                 if cfg.channels_last:
