@@ -131,3 +131,93 @@ def test_every_branch_is_scored_on_the_same_supernet(tmp_path: Path, monkeypatch
     searcher.score_epoch(searcher.cfg.warmup_epochs)
     assert len(seen) == 3 and all(torch.equal(s[b], before[b]) for s in seen for b in before)
     assert all(not torch.equal(a.detach(), before[b]) for b, a in searcher.net.alphas().items())
+
+
+def test_coalition_sampling_draws_sizes_as_a_walk_visits_them(tmp_path: Path) -> None:
+    """``path_sampling=coalition``: per image a coalition whose size is uniform on 0..P and whose members are a
+    uniform subset (every player equally often), as the prefixes of uniformly random permutations are."""
+    cfg = apply_overrides(nb201_preset("smoke"), {"path_sampling": "coalition"})  # masked mixture, not renormalised
+    searcher = Searcher(cfg, tmp_path)
+    masks = searcher._sample_paths(31_000, 0, torch.Generator().manual_seed(0))["cell"]
+    assert masks.shape == (31_000, 6, 5) and masks.dtype == torch.bool
+    sizes = torch.bincount(masks.flatten(1).sum(1), minlength=31).float() / 31_000
+    torch.testing.assert_close(sizes, torch.full((31,), 1 / 31), atol=0.006, rtol=0)
+    torch.testing.assert_close(masks.float().mean(0), torch.full((6, 5), 0.5), atol=0.015, rtol=0)
+
+
+def test_batch_statistics_game_values_each_coalition_on_its_own_statistics() -> None:
+    """``bn_stats=batch``: the game's value of a coalition is that of the masked network normalised by its own
+    batch statistics on the scoring images, whatever else is evaluated in the same pass."""
+    torch.manual_seed(0)
+    net = NB201Supernet(4, 1)
+    net.train()
+    with torch.no_grad():
+        net(torch.rand(16, 3, 16, 16) * 4)  # running statistics far from the scoring images' own
+    net.eval()
+    x, y = torch.rand(10, 3, 16, 16), torch.randint(0, 10, (10,))
+    coalitions = np.random.default_rng(0).random((5, 30)) < 0.6
+    game = SupernetGame(net, "cell", x, y, None, "neg_ce", NB201_PRIMITIVES, batch_stats=True)
+    values = game.value(coalitions)[:, 0]
+    alone = np.concatenate([game.value(coalitions[i : i + 1])[:, 0] for i in range(5)])
+    np.testing.assert_allclose(values, alone, rtol=1e-5, atol=1e-6)
+    ref = NB201Supernet(4, 1)
+    ref.load_state_dict(net.state_dict())
+    for m in ref.modules():  # batch statistics only, as track_running_stats=False gives
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.track_running_stats, m.running_mean, m.running_var = False, None, None
+    with torch.no_grad():
+        logp = [torch.log_softmax(ref(x, {"cell": torch.from_numpy(c).reshape(6, 5)}), -1) for c in coalitions]
+    want = np.array([float(lp[torch.arange(10), y].mean()) for lp in logp])
+    np.testing.assert_allclose(values, want, rtol=1e-4, atol=1e-5)
+    running = SupernetGame(net, "cell", x, y, None, "neg_ce", NB201_PRIMITIVES).value(coalitions)[:, 0]
+    assert np.abs(running - want).max() > 1e-2
+
+
+def test_progressive_commitment_fixes_one_edge_per_period_and_resumes(tmp_path: Path) -> None:
+    """``commit_every``: after every k-th round the open edge with the widest alpha margin is fixed to its top op
+    (weight 1, out of the game: later rounds walk fewer players); the last edge stays open; resuming from a
+    checkpoint between commits gives the uninterrupted run."""
+    overrides = {"epochs": 6, "warmup_epochs": 1, "commit_every": 1, "score_momentum": 0.8, "eta": 0.1,
+                 "path_sampling": "coalition"}
+    cfg = apply_overrides(nb201_preset("smoke"), overrides)
+    whole = run_search(cfg, tmp_path / "whole")
+    state = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    committed = state["committed"]["cell"]
+    assert int((committed < 0).sum()) == 1  # five rounds, five commits, one edge left to the derive rule
+    weights = torch.softmax(whole.alphas["cell"], -1)
+    done = committed >= 0
+    torch.testing.assert_close(weights[done, committed[done]], torch.ones(int(done.sum())))
+    assert whole.genotype == ops_to_arch(tuple(int(o) for o in weights.argmax(-1)))
+    rounds = [RoseResult.from_dict(state["rose"][str(e)]["cell"]) for e in range(1, 6)]
+    assert [len(r.player_names) for r in rounds] == [30, 25, 20, 15, 10]  # a commit takes 5 players out
+    order = _commit_order(tmp_path / "whole")
+    assert sorted(order) == sorted(int(e) for e in torch.nonzero(done).flatten())
+    for i, edge in enumerate(order):  # after its commit (round i + 1), an edge's players are out of the game
+        assert not any(name.startswith(f"e{edge}:") for r in rounds[i + 1 :] for name in r.player_names)
+    run_search(cfg, tmp_path / "part", stop_after=3)
+    resumed = run_search(cfg, tmp_path / "part", resume=True)
+    assert torch.equal(whole.alphas["cell"], resumed.alphas["cell"]) and whole.genotype == resumed.genotype
+
+
+def _commit_order(run: Path) -> list[int]:
+    import json
+
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return [r["committed"]["cell"][0] for r in records if "committed" in r]
+
+
+def test_committed_edges_run_their_op_alone_in_training(tmp_path: Path) -> None:
+    cfg = apply_overrides(nb201_preset("smoke"), {"commit_every": 1, "path_sampling": "coalition"})
+    searcher = Searcher(cfg, tmp_path)
+    searcher.committed["cell"][2] = 3
+    masks = searcher._with_committed(searcher._sample_paths(64, 0, torch.Generator().manual_seed(0)))["cell"]
+    assert masks.shape == (64, 6, 5) and torch.equal(masks[:, 2], torch.eye(5, dtype=torch.bool)[3].expand(64, 5))
+    assert masks[:, [0, 1, 3, 4, 5]].float().mean() == pytest.approx(0.5, abs=0.06)  # open edges: sampled
+    plain = Searcher(apply_overrides(cfg, {"path_sampling": "none"}), tmp_path / "p")
+    plain.committed["cell"][2] = 3
+    shared = plain._with_committed(None)["cell"]
+    assert shared.shape == (6, 5) and int(shared.sum()) == 26 and bool(shared[2, 3])
+    with pytest.raises(ConfigError, match="commit_every"):
+        apply_overrides(nb201_preset("smoke"), {"commit_every": 1, "derive": "mean_score"})
+    with pytest.raises(ConfigError, match="commit_every"):
+        apply_overrides(nb201_preset("smoke"), {"commit_every": 2, "scorer": "darts"})

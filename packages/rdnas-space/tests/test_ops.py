@@ -115,12 +115,13 @@ def test_nb201_cells() -> None:
     assert derived(torch.randn(2, 8, 8, 8)).shape == (2, 8, 8, 8)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("size", [(8, 8), (7, 9), (1, 1)])
-def test_fast_pools_equal_torch_pools(stride: int, size: tuple[int, int]) -> None:
+def test_fast_pools_equal_torch_pools(stride: int, size: tuple[int, int], layout: torch.memory_format) -> None:
     from rdnas_space.ops import avg_pool_3x3, max_pool_3x3
 
-    x = torch.randn(2, 3, *size, requires_grad=True)
+    x = torch.randn(2, 3, *size).contiguous(memory_format=layout).requires_grad_(True)
     ref_max = torch.nn.functional.max_pool2d(x, 3, stride, 1)
     with torch.no_grad():  # the separable path (with gradients the library kernel is used)
         torch.testing.assert_close(max_pool_3x3(x, stride), ref_max.detach())

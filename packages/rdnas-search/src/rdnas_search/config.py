@@ -78,14 +78,23 @@ class SearchConfig:
     naswot_batch: int = 128  # --scorer naswot: training images in the one batch (the authors' batch)
     renormalize_masked: bool = False  # a coalition's present ops on an edge take the masked ops' weight (NOTES.md)
     coalition_value: str = "mixture"  # mixture (the masked mixture, NOTES.md) | paths (single paths drawn from it)
+    # BatchNorm statistics when a coalition is valued: running (the whole supernet's running averages) or batch
+    # (each coalition's own statistics on the scoring images, as track_running_stats=False gives NAS-Bench-201's
+    # weight-sharing baselines)
+    bn_stats: str = "running"
     # weight training: the whole mixture (DARTS), or one op per edge and image: uniform (SPOS), or uniform in the
-    # warm-up and then drawn from softmax(alpha) (alpha)
+    # warm-up and then drawn from softmax(alpha) (alpha), or a random coalition per image, of a size uniform on
+    # 0..P as a ROSE walk's prefixes are (coalition)
     path_sampling: str = "none"
     # architecture update
     update: str = "shift"  # shift (additive + per-edge shift) | adam (eq. 13)
     eta: float = 0.5
     score_momentum: float = 0.0  # alpha moves by the running average m <- mu m + (1 - mu) Score (Shapley-NAS); 0: off
     derive: str = "alpha"  # alpha (argmax of the final alpha) | mean_score (argmax of the mean of every round's score)
+    # NB201: every commit_every scoring rounds, the open edge whose alpha best separates its top op from the
+    # runner-up is fixed to that op (it leaves the mixture and the game; progressive discretisation as in
+    # SGAS and DARTS-PT), until one edge is open; 0: off
+    commit_every: int = 0
     arch_lr: float = 3e-4
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
@@ -95,7 +104,9 @@ class SearchConfig:
     def __post_init__(self) -> None:
         choices = {"space": ("dual", "single", "nb201"), "fusion": ("eca", "none", "cbam", "ecam"),
                    "scorer": ("rose", "mc", "darts", "naswot"), "update": ("shift", "adam"),
-                   "coalition_value": ("mixture", "paths"), "path_sampling": ("none", "uniform", "alpha"),
+                   "coalition_value": ("mixture", "paths"),
+                   "path_sampling": ("none", "uniform", "alpha", "coalition"),
+                   "bn_stats": ("running", "batch"),
                    "derive": ("alpha", "mean_score"), "augment": ("flip", "crop_flip"),
                    "value_metric": ("accuracy", "neg_ce"),
                    "dataset": ("embedded", "cifar10", "cifar100", "svhn", "imagefolder", "archive")}
@@ -125,11 +136,18 @@ class SearchConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.score_momentum < 1.0:
             raise ConfigError(f"score_momentum must lie in [0, 1), got {self.score_momentum}")
-        if (self.path_sampling != "none" or self.coalition_value == "paths") and not self.renormalize_masked:
+        single_paths = self.path_sampling in ("uniform", "alpha") or self.coalition_value == "paths"
+        if single_paths and not self.renormalize_masked:
             raise ConfigError("single paths (path_sampling, coalition_value=paths) weigh their op by 1: set "
                               "renormalize_masked=true, so coalitions of one op per edge mean the same sub-network")
         if self.derive == "mean_score" and self.scorer not in ("rose", "mc"):
             raise ConfigError("derive=mean_score needs ROSE or Monte-Carlo scores (scorer rose or mc)")
+        if self.commit_every < 0:
+            raise ConfigError(f"commit_every must be 0 (off) or positive, got {self.commit_every}")
+        if self.commit_every and (self.space != "nb201" or self.scorer not in ("rose", "mc") or self.update != "shift"
+                                  or self.derive != "alpha"):
+            raise ConfigError("commit_every fixes NAS-Bench-201 edges from ROSE or Monte-Carlo scores: use it with "
+                              "space nb201, scorer rose or mc, update shift and derive alpha")
         if self.n_score > self.n_val:
             raise ConfigError(f"n_score ({self.n_score}) cannot exceed n_val ({self.n_val})")
 

@@ -32,7 +32,7 @@ from rose_estimator import Game, RoseResult
 from scipy import stats
 
 from .config import ConfigError
-from .game import SupernetGame
+from .game import SupernetGame, player_indices
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
 from .report import save_figure
 from .search import CHECKPOINT, RunDirError, Searcher, load_run_config, load_search_checkpoint, player_scores
@@ -153,9 +153,17 @@ def _player_comparison(name: str, scores: np.ndarray, oracle: np.ndarray, bench:
 
 def _run_scores(state: dict[str, Any], scorer: str, metric_weights: tuple[float, ...] | None
                 ) -> dict[str, np.ndarray]:
-    """Per-player scores a run produced: last round, mean over rounds (ROSE/MC runs) and the final alpha."""
-    rounds = [player_scores(RoseResult.from_dict(r["cell"]), scorer, metric_weights)
-              for _, r in sorted(state.get("rose", {}).items(), key=lambda kv: int(kv[0])) if "cell" in r]
+    """Per-player scores a run produced: last round, mean over rounds (ROSE/MC runs) and the final alpha.
+
+    A round played after edges were committed (``commit_every``) scores the open edges only; the committed
+    edges' players count 0 in it."""
+    rounds = []
+    for _, r in sorted(state.get("rose", {}).items(), key=lambda kv: int(kv[0])):
+        if "cell" in r:
+            result = RoseResult.from_dict(r["cell"])
+            full = np.zeros(_N_EDGES * _N_OPS)
+            full[player_indices(result.player_names, NB201_PRIMITIVES)] = player_scores(result, scorer, metric_weights)
+            rounds.append(full)
     out = {"final alpha": state["model"]["alpha_cell"].detach().double().numpy().reshape(-1)}
     if rounds:
         out = {"last round": rounds[-1], "mean over rounds": np.mean(rounds, axis=0), **out}
@@ -235,7 +243,8 @@ def diagnose_run(run_dir: str | os.PathLike[str], options: DiagnoseOptions | Non
     searcher.net.eval()
     last = max(int(state["epoch"]) - 1, 0)
     x, y, x_adv, _ = searcher._score_sample(last, None if options.images == "score" else len(searcher.val_data))
-    game = SupernetGame(searcher.net, "cell", x, y, x_adv, cfg.value_metric, searcher.net.primitives)
+    game = SupernetGame(searcher.net, "cell", x, y, x_adv, cfg.value_metric, searcher.net.primitives,
+                        batch_stats=cfg.bn_stats == "batch")
     cells = sample_cells(options.n_cells, options.seed)
     values = cell_values(game, cells, cfg.metric_weights if cfg.adversarial else None, cfg.coalition_batch)
     truth = np.array([bench.test_accuracy(ops_to_arch(tuple(int(o) for o in c)), options.dataset) for c in cells])

@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from .config import SearchConfig, from_dict, to_dict
 from .distributed import any_rank, local_share, loss_scale, restarted, rose_sharding, sync_buffers, wrap_ddp
-from .game import SupernetGame
+from .game import SupernetGame, player_indices
 from .searchdata import crop_flip, search_split
 
 __all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "NonFiniteLossError", "CHECKPOINT", "DONE",
@@ -109,6 +109,13 @@ def update_alpha(alpha: torch.Tensor, score: torch.Tensor, eta: float) -> None:
         alpha.sub_((alpha.sum(dim=-1, keepdim=True) - 1.0) / alpha.shape[-1])
 
 
+def _per_primitive(counts: np.ndarray, players: np.ndarray, shape: torch.Size) -> np.ndarray:
+    """Per-player counts of a (possibly restricted) game summed over edges, per primitive ``[O]``."""
+    full = np.zeros(int(np.prod(shape)), dtype=np.int64)
+    full[players] = counts
+    return full.reshape(tuple(shape)).sum(axis=0)
+
+
 def player_scores(result: RoseResult, scorer: str, metric_weights: tuple[float, ...] | None = None) -> np.ndarray:
     """ROSE score per player (eq. 19), or for ``scorer="mc"`` the plain mean of the same standardised gains."""
     if scorer == "rose":
@@ -165,6 +172,8 @@ class Searcher:
         self.history: list[dict[str, Any]] = []
         self.rose: dict[str, dict[str, Any]] = {}
         self.momentum: dict[str, torch.Tensor] = {}  # running average of each branch's scores (score_momentum)
+        # commit_every: the op each edge is fixed to (-1: still open), per branch
+        self.committed = {b: torch.full((a.shape[0],), -1, dtype=torch.long) for b, a in self.net.alphas().items()}
 
     # ----------------------------------------------------------------- helpers
     def _to(self, x: torch.Tensor) -> torch.Tensor:
@@ -231,9 +240,9 @@ class Searcher:
                 self.a_opt.step()
                 totals["attack_s"] += t_att
                 totals["arch_loss"] += float(arch_loss.detach()) * len(yv)
-            masks = self._sample_paths(len(idx), epoch, path_gen)
+            masks = self._with_committed(self._sample_paths(len(idx), epoch, path_gen))
             if masks is not None:
-                masks = {branch: m[share] for branch, m in masks.items()}
+                masks = {branch: m if m.dim() == 2 else m[share] for branch, m in masks.items()}
             loss, logits, adv_logits, t_att = self._composite_loss(x, y, attack_gen, masks)
             if any_rank(not torch.isfinite(loss), ctx, self.device):
                 raise NonFiniteLossError(
@@ -271,16 +280,23 @@ class Searcher:
         return out
 
     def _sample_paths(self, batch: int, epoch: int, gen: torch.Generator) -> dict[str, torch.Tensor] | None:
-        """One op per edge and image for every branch (``path_sampling``), as per-sample masks ``[B, E, O]``.
+        """Sub-networks to train on for every branch (``path_sampling``), as per-sample masks ``[B, E, O]``.
 
-        ``uniform`` draws every op with equal probability (SPOS); ``alpha`` does so during the warm-up and then
-        draws from softmax(alpha), so training follows the search.  None: train the whole mixture.
+        ``uniform`` draws one op per edge and image with equal probability (SPOS); ``alpha`` does so during the
+        warm-up and then draws from softmax(alpha), so training follows the search.  ``coalition`` draws a
+        coalition per image as a ROSE walk visits them: a size uniform on 0..P, then a uniform subset of that
+        size (each player kept with a probability drawn uniformly per image), so the weights are trained on
+        the masked mixtures the game values.  None: train the whole mixture.
         """
         if self.cfg.path_sampling == "none":
             return None
         masks = {}
         for branch, alpha in self.net.alphas().items():
             n_edges, n_ops = alpha.shape
+            if self.cfg.path_sampling == "coalition":
+                keep = torch.rand(batch, 1, 1, generator=gen)
+                masks[branch] = (torch.rand(batch, n_edges, n_ops, generator=gen) < keep).to(self.device)
+                continue
             probs = torch.full((n_edges, n_ops), 1.0 / n_ops)
             if self.cfg.path_sampling == "alpha" and epoch >= self.cfg.warmup_epochs:
                 probs = torch.softmax(alpha.detach().float().cpu(), dim=-1)
@@ -289,6 +305,46 @@ class Searcher:
             mask.scatter_(2, ops.T.unsqueeze(-1), True)
             masks[branch] = mask.to(self.device)
         return masks
+
+    def _with_committed(self, masks: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+        """``masks`` with every committed edge holding its op alone (so the other ops are not computed); without
+        sampled masks, one ``[E, O]`` mask per branch that has committed edges."""
+        out = dict(masks) if masks is not None else {}
+        for branch, ops in self.committed.items():
+            done = torch.nonzero(ops >= 0).flatten()
+            if len(done) == 0:
+                continue
+            alpha = self.net.alphas()[branch]
+            one_hot = torch.zeros(len(done), alpha.shape[1], dtype=torch.bool)
+            one_hot[torch.arange(len(done)), ops[done]] = True
+            mask = out.get(branch, torch.ones(alpha.shape, dtype=torch.bool, device=self.device)).clone()
+            mask[..., done, :] = one_hot.to(mask.device)
+            out[branch] = mask
+        return out or None
+
+    def _commit(self, round_index: int) -> dict[str, list[int]]:
+        """Progressive commitment (``commit_every``): after every ``commit_every``-th scoring round, in each branch,
+        fix the open edge whose alpha best separates its top op from the runner-up to that op, while more than
+        one edge is open; its other ops leave the mixture and the game.  Returns the edges committed now."""
+        every = self.cfg.commit_every
+        done: dict[str, list[int]] = {}
+        if every <= 0 or round_index % every:
+            return done
+        for branch, alpha in self.net.alphas().items():
+            ops = self.committed[branch]
+            open_edges = torch.nonzero(ops < 0).flatten()
+            if len(open_edges) < 2:
+                continue
+            top = alpha.detach().cpu()[open_edges].topk(2, dim=-1)
+            pick = int(torch.argmax(top.values[:, 0] - top.values[:, 1]))
+            edge, op = int(open_edges[pick]), int(top.indices[pick, 0])
+            ops[edge] = op
+            with torch.no_grad():  # softmax weight 1 (to float precision) on the op; the row still sums to 1
+                row = torch.zeros(alpha.shape[1])
+                row[op] = 40.0
+                alpha[edge] = (row - (row.sum() - 1.0) / alpha.shape[1]).to(alpha)
+            done[branch] = [edge, op]
+        return done
 
     @torch.no_grad()
     def _accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -328,15 +384,19 @@ class Searcher:
             if bar is not None:
                 bar.set_postfix_str(f"epoch {epoch + 1} scoring {branch}")
             result = self._play(branch, b_index, epoch, x, y, x_adv, bar)
-            score = self._score(result).reshape(alphas[branch].shape)
+            players = player_indices(result.player_names, prims)  # the open edges' pairs (all, without commits)
+            score = torch.zeros(alphas[branch].numel())
+            score[players] = self._score(result)
+            score = score.reshape(alphas[branch].shape)
             steps[branch] = score
             if cfg.score_momentum > 0:
                 mu = cfg.score_momentum
                 steps[branch] = mu * self.momentum.get(branch, torch.zeros_like(score)) + (1 - mu) * score
                 self.momentum[branch] = steps[branch]
+            steps[branch][self.committed[branch] >= 0] = 0.0  # a committed edge's alpha stays as it was fixed
             self.rose.setdefault(str(epoch), {})[branch] = result.to_dict()
-            triggers_up = result.n_above.sum(axis=1).reshape(score.shape).sum(axis=0)
-            triggers_down = result.n_below.sum(axis=1).reshape(score.shape).sum(axis=0)
+            triggers_up, triggers_down = (_per_primitive(n.sum(axis=1), players, score.shape)
+                                          for n in (result.n_above, result.n_below))
             out["branches"][branch] = {
                 "score": score.tolist(),
                 "evaluations": result.n_evaluations,
@@ -346,6 +406,9 @@ class Searcher:
             }
             out["evaluations"] += result.n_evaluations
         self._update_alphas(steps)
+        committed = self._commit(epoch - cfg.warmup_epochs + 1)
+        if committed:
+            out["committed"] = committed
         out["time_score_s"] = time.perf_counter() - t0
         return out
 
@@ -353,7 +416,8 @@ class Searcher:
               x_adv: torch.Tensor | None, bar: tqdm | None = None) -> RoseResult:
         """One branch's game this round, walked with the round's seeded permutations (one progress unit a walk)."""
         cfg = self.cfg
-        per_walk = max(self.net.n_players - 1, 1)
+        committed = self.committed[branch]
+        per_walk = max(int((committed < 0).sum()) * self.net.alpha_shape[1] - 1, 1)
         counted = 0.0
 
         def advance(k: int) -> None:
@@ -368,7 +432,8 @@ class Searcher:
             gen = torch.Generator().manual_seed(_seed_for(cfg.seed, epoch, f"priority-{branch}"))
             priority = torch.rand((y.shape[0], *self.net.alphas()[branch].shape), generator=gen)
         game = SupernetGame(self.net, branch, x, y, x_adv, cfg.value_metric, self.net.primitives, priority,
-                            on_evaluate=advance)
+                            on_evaluate=advance, batch_stats=cfg.bn_stats == "batch",
+                            fixed=committed if bool((committed >= 0).any()) else None)
         rng = np.random.default_rng([cfg.seed, epoch, b_index])
         result = RoseEstimator(self.rose_cfg).approximate(game, cfg.n_permutations, rng=rng,
                                                            batch_size=cfg.coalition_batch, antithetic=cfg.antithetic,
@@ -410,6 +475,7 @@ class Searcher:
             "history": self.history,
             "rose": self.rose,
             "momentum": self.momentum,
+            "committed": self.committed,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -422,6 +488,7 @@ class Searcher:
         self.history = list(state["history"])
         self.rose = dict(state["rose"])
         self.momentum = dict(state.get("momentum", {}))
+        self.committed.update(state.get("committed", {}))
 
     def derive(self) -> Any:
         """The derived genotype or NB201 cell: from the final alpha, or (``derive="mean_score"``) from the mean of

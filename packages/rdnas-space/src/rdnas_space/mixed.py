@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .batchnorm import BatchNorm2d
 from .ops import build_op
 
 __all__ = ["MixedOp", "EdgeMask"]
@@ -57,7 +58,7 @@ class MixedOp(nn.Module):
         """The op; in the DARTS space a pooling op gets a BatchNorm without affine, as in the DARTS search code."""
         op = build_op(space, name, c_in, c_out, stride, affine)
         if space == "darts" and "pool" in name:
-            op = nn.Sequential(op, nn.BatchNorm2d(c_out, affine=False))
+            op = nn.Sequential(op, BatchNorm2d(c_out, affine=False))
         return op
 
     def _out_shape(self, x: torch.Tensor, batch: int) -> tuple[int, int, int, int]:
@@ -118,11 +119,8 @@ class MixedOp(nn.Module):
         for i in self._active:
             if counts[i] == 0:
                 continue
-            if counts[i] == batch:
-                out.add_(w[:, i, None, None, None] * self._run(i, x, xr))
-                continue
-            if counts[i] * 2 > batch:  # mostly present: run on all, zero weight where absent
-                out.add_(w[:, i, None, None, None] * self._run(i, x, xr))
+            if counts[i] * 2 > batch:  # (mostly) present: run on all, zero weight where absent
+                out.addcmul_(w[:, i, None, None, None], self._run(i, x, xr))
                 continue
             idx = mask[:, i].nonzero().squeeze(1)
             xi = _gather(x, idx)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .base import SupernetBase
+from .batchnorm import BatchNorm2d
 from .cells import expand_groups, group_sum, is_grouped
 from .conv import Conv2d
 from .mixed import MixedOp
@@ -274,7 +275,7 @@ class _ResidualReduction(nn.Module):
 
 
 def _skeleton(channels: int, n_per_stage: int, make_cell, affine: bool) -> tuple[nn.Module, nn.ModuleList, int]:
-    stem = nn.Sequential(Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+    stem = nn.Sequential(Conv2d(3, channels, 3, padding=1, bias=False), BatchNorm2d(channels))
     layers = nn.ModuleList()
     c = channels
     for stage in range(3):
@@ -299,7 +300,7 @@ class NB201Supernet(SupernetBase):
         self.normalize = Normalize(mean, std)
         self.stem, self.layers, c = _skeleton(channels, n_per_stage,
                                               lambda ch: NB201SearchCell(ch, self.primitives), affine=False)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
+        self.lastact = nn.Sequential(BatchNorm2d(c), nn.ReLU())
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c, n_classes)
         self.alpha_cell = nn.Parameter(1e-3 * torch.randn(len(NB201_EDGES), len(self.primitives)))
@@ -365,7 +366,7 @@ class NB201Network(nn.Module):
         ops = arch_to_ops(arch)
         self.normalize = Normalize(mean, std)
         self.stem, self.layers, c = _skeleton(channels, n_per_stage, lambda ch: NB201Cell(ch, ops), affine=True)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
+        self.lastact = nn.Sequential(BatchNorm2d(c), nn.ReLU())
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c, n_classes)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .batchnorm import BatchNorm2d
 from .cells import Cell, DualBranchCell
 from .conv import Conv2d
 from .fusion import FUSIONS
@@ -55,10 +56,10 @@ class AuxiliaryHead(nn.Module):
             nn.ReLU(inplace=True),
             nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
             Conv2d(channels, 128, 1, bias=False),
-            nn.BatchNorm2d(128),
+            BatchNorm2d(128),
             nn.ReLU(inplace=True),
             Conv2d(128, 768, 2, bias=False),
-            nn.BatchNorm2d(768),
+            BatchNorm2d(768),
             nn.ReLU(inplace=True),
         )
         self.classifier = nn.Linear(768, n_classes)
@@ -84,7 +85,7 @@ class GenotypeNetwork(nn.Module):
         self.normalize = Normalize(cfg.mean, cfg.std)
         c = cfg.channels
         c_curr = cfg.stem_multiplier * c
-        self.stem = nn.Sequential(Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+        self.stem = nn.Sequential(Conv2d(3, c_curr, 3, padding=1, bias=False), BatchNorm2d(c_curr))
         c_pp, c_p, c_curr = c_curr, c_curr, c
         self.cells = nn.ModuleList()
         self.reduction_positions = (cfg.n_cells // 3, 2 * cfg.n_cells // 3)

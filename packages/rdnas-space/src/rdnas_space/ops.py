@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .batchnorm import BatchNorm2d
 from .conv import Conv2d
 
 __all__ = [
@@ -60,7 +61,7 @@ class ReLUConvBN(_PreActivated):
         super().__init__(
             nn.ReLU(inplace=False),
             Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
+            BatchNorm2d(c_out, affine=affine),
         )
 
 
@@ -73,7 +74,7 @@ class DilConv(_PreActivated):
             nn.ReLU(inplace=False),
             Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in, bias=False),
             Conv2d(c_in, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine),
+            BatchNorm2d(c_out, affine=affine),
         )
 
 
@@ -131,7 +132,7 @@ class FactorizedReduce(nn.Module):
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
         self.conv_2 = Conv2d(c_in, c_out // 2, 1, stride=2, bias=False) if c_out > 1 else None
-        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+        self.bn = BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_from_relu(self.relu(x))
@@ -162,10 +163,15 @@ def max_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
 
 
 def avg_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
-    """3x3 average pooling with padding 1, excluding the padding from the count (separable sums).
+    """3x3 average pooling with padding 1, excluding the padding from the count.
 
-    Equal to ``F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)``.
+    Equal to ``F.avg_pool2d(x, 3, stride, 1, count_include_pad=False)``, which it is on a channels_last input
+    (the library kernel is two to three times faster there than separable sums, forward and backward, at
+    the search networks' sizes on CPU); on NCHW inputs, where the library kernel is the slower one, as
+    separable sums.
     """
+    if x.dim() == 4 and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last):
+        return nn.functional.avg_pool2d(x, 3, stride, 1, count_include_pad=False)
     h, w = x.shape[-2:]
     p = nn.functional.pad(x, (1, 1, 1, 1))
     rows = p[:, :, :, :-2] + p[:, :, :, 1:-1] + p[:, :, :, 2:]

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .base import SupernetBase
+from .batchnorm import BatchNorm2d
 from .cells import DualBranchSearchCell, SearchCell, edge_endpoints, expand_groups, n_edges
 from .conv import Conv2d
 from .fusion import FUSIONS
@@ -82,7 +83,7 @@ class Supernet(SupernetBase):
         c = cfg.channels
         self.normalize = Normalize(cfg.mean, cfg.std)
         c_curr = cfg.stem_multiplier * c
-        self.stem = nn.Sequential(Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+        self.stem = nn.Sequential(Conv2d(3, c_curr, 3, padding=1, bias=False), BatchNorm2d(c_curr))
         c_pp, c_p, c_curr = c_curr, c_curr, c
         self.cells = nn.ModuleList()
         self.reduction_positions = (cfg.n_cells // 3, 2 * cfg.n_cells // 3)
