@@ -128,7 +128,10 @@ def test_smoke_nb201_search_end_to_end(smoke_nb201: Path, bench: TableBenchmark)
     assert summary["finished"] and summary["test_accuracy"]["mean"] == pytest.approx(np.mean(accs))
     assert summary["test_accuracy"]["std"] == pytest.approx(np.std(accs))
     assert summary["optimum"] == pytest.approx(94.37333333333333)
+    c100 = [r["accuracies"]["cifar100"] for r in rows]  # the same cells on another column
+    assert summary["columns"]["cifar100"] == pytest.approx({"mean": np.mean(c100), "std": np.std(c100)})
     report = (smoke_nb201 / "report.md").read_text()
+    assert f"**{np.mean(c100):.2f} ± {np.std(c100):.2f}**" in report
     mean = summary["test_accuracy"]
     assert all(r["arch"].replace("|", "\\|") in report for r in rows)  # pipes escaped inside the table
     assert f"**{mean['mean']:.2f} ± {mean['std']:.2f}**" in report

@@ -147,7 +147,7 @@ class SearchConfig:
         if self.commit_every and (self.space != "nb201" or self.scorer not in ("rose", "mc") or self.update != "shift"
                                   or self.derive != "alpha"):
             raise ConfigError("commit_every fixes NAS-Bench-201 edges from ROSE or Monte-Carlo scores: use it with "
-                              "space nb201, scorer rose or mc, update shift and derive alpha")
+                              "space nb201, scorer rose or mc, update shift and derive alpha, or set commit_every=0")
         if self.n_score > self.n_val:
             raise ConfigError(f"n_score ({self.n_score}) cannot exceed n_val ({self.n_val})")
 

@@ -160,6 +160,8 @@ def _summary(rows: list[dict[str, Any]], dataset: str) -> dict[str, Any]:
         values = np.array([r[key] for r in rows], dtype=np.float64)
         out[key] = {"mean": float(values.mean()), "std": float(values.std())}
     out["optimum"] = rows[0]["optimum"]
+    out["columns"] = {d: {"mean": float(np.mean([r["accuracies"][d] for r in rows])),
+                          "std": float(np.std([r["accuracies"][d] for r in rows]))} for d in NB201_DATASETS}
     return out
 
 
@@ -218,6 +220,9 @@ def _report(cfg: SearchConfig, options: NB201Options, bench_name: str, rows: lis
             valid = "-" if r["valid_accuracy"] is None else f"{r['valid_accuracy']:.2f}"
             lines.append(f"| {r['run']} | " + " | ".join(f"{r['accuracies'][c]:.2f}" for c in others)
                          + f" | {valid} |")
+        columns = summary["columns"]
+        lines.append("| **mean ± std** | " + " | ".join(f"**{columns[c]['mean']:.2f} ± {columns[c]['std']:.2f}**"
+                                                     for c in others) + " | |")
         if note:
             lines += ["", f"Validation accuracy: {note}."]
         lines += ["", "![benchmark accuracy of the derived cells](accuracy.png)"]
