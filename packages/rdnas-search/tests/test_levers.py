@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rdnas_search import ConfigError, Searcher, SupernetGame, apply_overrides, nb201_preset, run_search
+from rdnas_search import ConfigError, Searcher, SupernetGame, apply_overrides, nb201_preset, run_search, search_preset
 from rdnas_search.game import single_path_masks
 from rdnas_space import NB201_PRIMITIVES, NB201Supernet, ops_to_arch
 from rose_estimator import RoseConfig, RoseResult
@@ -220,4 +220,7 @@ def test_committed_edges_run_their_op_alone_in_training(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="commit_every"):
         apply_overrides(nb201_preset("smoke"), {"commit_every": 1, "derive": "mean_score"})
     with pytest.raises(ConfigError, match="commit_every"):
-        apply_overrides(nb201_preset("smoke"), {"commit_every": 2, "scorer": "darts"})
+        apply_overrides(search_preset("smoke"), {"commit_every": 2})  # DARTS-space cells are derived otherwise
+    darts = Searcher(apply_overrides(nb201_preset("cpu"), {"scorer": "darts", "n_train": 40, "n_val": 20,
+                                                           "n_score": 8}), tmp_path / "d")
+    assert darts.cfg.commit_every == 2 and darts._commit(2) == {}  # a scoring setting: the DARTS scorer has none

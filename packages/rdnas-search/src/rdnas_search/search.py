@@ -328,7 +328,7 @@ class Searcher:
         one edge is open; its other ops leave the mixture and the game.  Returns the edges committed now."""
         every = self.cfg.commit_every
         done: dict[str, list[int]] = {}
-        if every <= 0 or round_index % every:
+        if every <= 0 or self.cfg.scorer not in ("rose", "mc") or round_index % every:
             return done
         for branch, alpha in self.net.alphas().items():
             ops = self.committed[branch]
