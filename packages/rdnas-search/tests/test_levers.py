@@ -145,6 +145,18 @@ def test_coalition_sampling_draws_sizes_as_a_walk_visits_them(tmp_path: Path) ->
     torch.testing.assert_close(masks.float().mean(0), torch.full((6, 5), 0.5), atol=0.015, rtol=0)
 
 
+def test_mixture_then_coalition_trains_the_mixture_in_the_warm_up_only(tmp_path: Path) -> None:
+    """``path_sampling=mixture_then_coalition``: no masks (the whole mixture) before ``warmup_epochs``, then the
+    same per-image coalitions as ``coalition`` from the same generator state."""
+    cfg = apply_overrides(nb201_preset("smoke"), {"path_sampling": "mixture_then_coalition", "epochs": 4,
+                                                  "warmup_epochs": 2})
+    searcher = Searcher(cfg, tmp_path)
+    assert all(searcher._sample_paths(8, e, torch.Generator().manual_seed(0)) is None for e in (0, 1))
+    after = searcher._sample_paths(64, 2, torch.Generator().manual_seed(3))["cell"]
+    coalition = Searcher(apply_overrides(cfg, {"path_sampling": "coalition"}), tmp_path / "c")
+    assert torch.equal(after, coalition._sample_paths(64, 0, torch.Generator().manual_seed(3))["cell"])
+
+
 def test_batch_statistics_game_values_each_coalition_on_its_own_statistics() -> None:
     """``bn_stats=batch``: the game's value of a coalition is that of the masked network normalised by its own
     batch statistics on the scoring images, whatever else is evaluated in the same pass."""

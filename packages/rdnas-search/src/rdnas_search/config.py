@@ -84,7 +84,7 @@ class SearchConfig:
     bn_stats: str = "running"
     # weight training: the whole mixture (DARTS), or one op per edge and image: uniform (SPOS), or uniform in the
     # warm-up and then drawn from softmax(alpha) (alpha), or a random coalition per image, of a size uniform on
-    # 0..P as a ROSE walk's prefixes are (coalition)
+    # 0..P as a ROSE walk's prefixes are (coalition; mixture_then_coalition: the whole mixture in the warm-up)
     path_sampling: str = "none"
     # architecture update
     update: str = "shift"  # shift (additive + per-edge shift) | adam (eq. 13)
@@ -106,7 +106,7 @@ class SearchConfig:
         choices = {"space": ("dual", "single", "nb201"), "fusion": ("eca", "none", "cbam", "ecam"),
                    "scorer": ("rose", "mc", "darts", "naswot"), "update": ("shift", "adam"),
                    "coalition_value": ("mixture", "paths"),
-                   "path_sampling": ("none", "uniform", "alpha", "coalition"),
+                   "path_sampling": ("none", "uniform", "alpha", "coalition", "mixture_then_coalition"),
                    "bn_stats": ("running", "batch"),
                    "derive": ("alpha", "mean_score"), "augment": ("flip", "crop_flip"),
                    "value_metric": ("accuracy", "neg_ce"),
@@ -231,19 +231,17 @@ SEARCH_PRESETS: dict[str, SearchConfig] = {
 NB201_PRESETS: dict[str, SearchConfig] = {
     # Table 5: the benchmark's supernet (16 channels, 5 cells per stage), clean search, the paper's settings.
     "paper": SearchConfig(preset="paper", space="nb201", channels=16, cells_per_stage=5, adversarial=False),
-    # cpu: 8 channels, 2 cells per stage (the alpha is shared by every cell), 30 epochs of which 15 warm-up, the
-    # weights trained on a random coalition per image (sizes uniform, as a ROSE walk visits them); 6 antithetic
-    # walks in 3 groups over 50 validation images per round; a coalition is the masked mixture without
-    # renormalisation, valued by negative cross-entropy; round scores averaged with momentum 0.8 and alpha
-    # stepped by 0.1 (Shapley-NAS's dynamics); every 2nd round the edge with the widest alpha margin is
-    # committed to its op, the last one decided by argmax.  Chosen on the cifar100 column, seeds 100 and up, by
-    # accuracy and the ranking diagnostic (docs/results.md, variant V5).  --adversarial uses the cpu search
-    # preset's PGD-1.
+    # cpu: 8 channels, 2 cells per stage (the alpha is shared by every cell), 30 epochs of which 15 warm-up; the
+    # weights trained as the whole mixture in the warm-up, then on a random coalition per image (sizes uniform,
+    # as a ROSE walk visits them); 6 antithetic walks in 3 groups over 50 validation images per round; a
+    # coalition is the masked mixture without renormalisation, valued by negative cross-entropy; round scores
+    # averaged with momentum 0.8 and alpha stepped by 0.1 (Shapley-NAS's dynamics); alpha derived by argmax.
+    # Chosen on the cifar100 column, seeds 100 and up, by accuracy and the ranking diagnostic (docs/results.md,
+    # variant V7).  --adversarial uses the cpu search preset's PGD-1.
     "cpu": SearchConfig(preset="cpu", space="nb201", adversarial=False, channels=8, cells_per_stage=2, epochs=30,
                         warmup_epochs=15, batch_size=64, attack_steps=1, attack_step=10 / 255, n_permutations=6,
                         n_groups=3, n_score=50, coalition_batch=10, renormalize_masked=False,
-                        value_metric="neg_ce", eta=0.1, score_momentum=0.8, path_sampling="coalition",
-                        commit_every=2),
+                        value_metric="neg_ce", eta=0.1, score_momentum=0.8, path_sampling="mixture_then_coalition"),
     "smoke": SearchConfig(preset="smoke", space="nb201", adversarial=False, n_train=40, n_val=20, channels=4,
                           cells_per_stage=1, epochs=2, warmup_epochs=1, batch_size=20, attack_steps=1,
                           attack_step=8 / 255, n_permutations=2, n_groups=1, n_score=8, coalition_batch=16,

@@ -286,14 +286,17 @@ class Searcher:
         warm-up and then draws from softmax(alpha), so training follows the search.  ``coalition`` draws a
         coalition per image as a ROSE walk visits them: a size uniform on 0..P, then a uniform subset of that
         size (each player kept with a probability drawn uniformly per image), so the weights are trained on
-        the masked mixtures the game values.  None: train the whole mixture.
+        the masked mixtures the game values; ``mixture_then_coalition`` trains the whole mixture during the
+        warm-up and coalitions after it.  None: train the whole mixture.
         """
-        if self.cfg.path_sampling == "none":
+        if self.cfg.path_sampling == "none" or (self.cfg.path_sampling == "mixture_then_coalition"
+                                                and epoch < self.cfg.warmup_epochs):
             return None
         masks = {}
         for branch, alpha in self.net.alphas().items():
             n_edges, n_ops = alpha.shape
-            if self.cfg.path_sampling == "coalition":
+            if self.cfg.path_sampling == "coalition" or (self.cfg.path_sampling == "mixture_then_coalition"
+                                                         and epoch >= self.cfg.warmup_epochs):
                 keep = torch.rand(batch, 1, 1, generator=gen)
                 masks[branch] = (torch.rand(batch, n_edges, n_ops, generator=gen) < keep).to(self.device)
                 continue
