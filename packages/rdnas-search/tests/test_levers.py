@@ -234,5 +234,5 @@ def test_committed_edges_run_their_op_alone_in_training(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="commit_every"):
         apply_overrides(search_preset("smoke"), {"commit_every": 2})  # DARTS-space cells are derived otherwise
     darts = Searcher(apply_overrides(nb201_preset("cpu"), {"scorer": "darts", "n_train": 40, "n_val": 20,
-                                                           "n_score": 8}), tmp_path / "d")
+                                                           "n_score": 8, "commit_every": 2}), tmp_path / "d")
     assert darts.cfg.commit_every == 2 and darts._commit(2) == {}  # a scoring setting: the DARTS scorer has none
