@@ -57,7 +57,7 @@ _SMOKE_TRAIN = {"n_train": 32, "n_test": 16, "batch_size": 16}
 # cpu sweep: Table 9's protocol (5 restarts, 20-50 steps at six radii, plus the large-eps check) is about 1,000
 # attacked passes over the 200 test images, some 13 times the image-passes of a cpu training job
 _SECONDS = {"smoke": {"search": 12, "train": 6, "sweep": 25, "transfer": 5, "nb201": 12},
-            "cpu": {"search": 720, "train": 330, "sweep": 4300, "transfer": 120, "nb201": 1700}}
+            "cpu": {"search": 720, "train": 330, "sweep": 4300, "transfer": 120, "nb201": 520}}
 # paper scale: the paper's own costs (0.2 GPU-days for a search; Table 5: 731 s for an NB201 search)
 _PAPER_GPU_HOURS = {"search": 0.2 * 24, "nb201": 731 / 3600}
 
