@@ -5,7 +5,8 @@
   statistics, rank 0's running statistics);
 - a sharded advbench evaluation writes the single-process ``results.json`` (per-image results gathered in order);
 - a smoke search with one rank killed is restarted by torchrun (``--max-restarts 1``) and ends with the
-  uninterrupted run's alpha and genotype; non-zero ranks write nothing to the run directory (``guard.py``).
+  uninterrupted run's alpha and genotype; non-zero ranks write nothing to the run directory (``guard.py``);
+- every rank leaves the group at exit (a gloo group left alive can abort a finished rank).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def test_sharded_rose_round_is_bit_identical(tmp_path) -> None:
     result = json.loads(out.read_text())
     assert result["supernet"] and result["numpy"], result
     assert result["numpy_evaluations"] == 2 + 6 * 29  # counted as one process would: v(empty), v(full), walks
+
+
+def test_ranks_leave_the_group_at_exit(tmp_path) -> None:
+    """init_distributed registers an exit handler that destroys the group: a gloo group left alive can abort
+    the finished process in interpreter finalisation (SIGABRT), which torchrun reports as a failed rank."""
+    out = tmp_path / "exit.json"
+    _run(_torchrun(str(HERE / "worker.py"), "exit", str(out)))
+    assert json.loads(out.read_text()) == {"joined": True, "left": True}
 
 
 def test_two_ddp_steps_equal_one_process(tmp_path) -> None:

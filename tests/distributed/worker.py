@@ -3,11 +3,13 @@
 - ``score``: one ROSE round on an NB201 supernet game and on a numpy game, sharded over the ranks and in one
   process; rank 0 writes whether the results are equal, bit for bit.
 - ``ddp``: two DDP steps of the NB201 supernet on the ranks' shares of two global batches; rank 0 saves the
-  final state (weights and BatchNorm statistics).
+  final state (weights and BatchNorm statistics);
+- ``exit``: join the group, run the interpreter's exit handlers, and write whether the group was left.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 
@@ -78,5 +80,14 @@ def ddp(out: str) -> None:
         torch.save(net.state_dict(), out)
 
 
+def leave(out: str) -> None:
+    ctx, _ = init_distributed("cpu")
+    joined = torch.distributed.is_initialized()
+    atexit._run_exitfuncs()  # what the interpreter runs at exit, while it is still whole
+    if ctx.is_main:
+        with open(out, "w") as f:
+            json.dump({"joined": joined, "left": not torch.distributed.is_initialized()}, f)
+
+
 if __name__ == "__main__":
-    {"score": score, "ddp": ddp}[sys.argv[1]](sys.argv[2])
+    {"score": score, "ddp": ddp, "exit": leave}[sys.argv[1]](sys.argv[2])

@@ -9,6 +9,7 @@ shares are gathered back in order (:func:`all_gather_array`).  Only rank 0 write
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,7 +81,19 @@ def init_distributed(device: str | torch.device = "auto", backend: str = "auto")
         raise ValueError("the nccl backend needs CUDA devices; use --dist-backend gloo on CPU")
     if not dist.is_initialized():
         dist.init_process_group(chosen, device_id=dev if chosen == "nccl" else None, **_attempt_store())
+        atexit.register(_destroy_group)
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, chosen), dev
+
+
+def _destroy_group() -> None:
+    """Leave the group while the interpreter is still whole (registered with :mod:`atexit`).
+
+    A process that exits with its gloo group alive can abort in interpreter finalisation ("terminate called
+    without an active exception", SIGABRT: the group's worker threads outlive Python; pytorch/pytorch#190489),
+    which torchrun reports as a failed rank although the work finished.
+    """
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _attempt_store() -> dict[str, Any]:
