@@ -289,19 +289,20 @@ class Searcher:
         the masked mixtures the game values; ``mixture_then_coalition`` trains the whole mixture during the
         warm-up and coalitions after it.  None: train the whole mixture.
         """
-        if self.cfg.path_sampling == "none" or (self.cfg.path_sampling == "mixture_then_coalition"
-                                                and epoch < self.cfg.warmup_epochs):
+        mode = self.cfg.path_sampling
+        if mode == "mixture_then_coalition":
+            mode = "none" if epoch < self.cfg.warmup_epochs else "coalition"
+        if mode == "none":
             return None
         masks = {}
         for branch, alpha in self.net.alphas().items():
             n_edges, n_ops = alpha.shape
-            if self.cfg.path_sampling == "coalition" or (self.cfg.path_sampling == "mixture_then_coalition"
-                                                         and epoch >= self.cfg.warmup_epochs):
+            if mode == "coalition":
                 keep = torch.rand(batch, 1, 1, generator=gen)
                 masks[branch] = (torch.rand(batch, n_edges, n_ops, generator=gen) < keep).to(self.device)
                 continue
             probs = torch.full((n_edges, n_ops), 1.0 / n_ops)
-            if self.cfg.path_sampling == "alpha" and epoch >= self.cfg.warmup_epochs:
+            if mode == "alpha" and epoch >= self.cfg.warmup_epochs:
                 probs = torch.softmax(alpha.detach().float().cpu(), dim=-1)
             ops = torch.multinomial(probs, batch, replacement=True, generator=gen)  # [E, B]
             mask = torch.zeros(batch, n_edges, n_ops, dtype=torch.bool)
