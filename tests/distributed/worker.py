@@ -4,18 +4,20 @@
   process; rank 0 writes whether the results are equal, bit for bit.
 - ``ddp``: two DDP steps of the NB201 supernet on the ranks' shares of two global batches; rank 0 saves the
   final state (weights and BatchNorm statistics);
-- ``exit``: join the group, run the interpreter's exit handlers, and write whether the group was left.
+- ``exit``: join the group, take a DDP step and a buffer sync, run the interpreter's exit handlers, and write
+  whether the group was left and whether the threads of the group that the collectives use were joined.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import os
 import sys
 
 import numpy as np
 import torch
-from advbench.distributed import init_distributed
+from advbench.distributed import collective_group, init_distributed
 from rdnas_search.config import nb201_preset
 from rdnas_search.distributed import local_share, loss_scale, rose_sharding, sync_buffers, wrap_ddp
 from rdnas_search.game import SupernetGame
@@ -80,13 +82,42 @@ def ddp(out: str) -> None:
         torch.save(net.state_dict(), out)
 
 
+def _threads() -> set[str]:
+    """This process's threads (Linux's /proc)."""
+    return set(os.listdir("/proc/self/task"))
+
+
 def leave(out: str) -> None:
-    ctx, _ = init_distributed("cpu")
+    """Record the threads that the collectives' group starts, take a DDP step and a buffer sync, run the exit
+    handlers, and write which of those threads are left."""
+    started: dict[str, set[str]] = {}
+    new_group = torch.distributed.new_group
+
+    def recording_new_group(*args, **kwargs):
+        before = _threads()
+        group = new_group(*args, **kwargs)
+        started["threads"] = _threads() - before
+        started["group"] = group
+        return group
+
+    torch.distributed.new_group = recording_new_group
+    ctx, device = init_distributed("cpu")
+    torch.distributed.new_group = new_group
     joined = torch.distributed.is_initialized()
+    net = supernet().train()
+    model = wrap_ddp(net, ctx, device)
+    x, y = data(8)
+    torch.nn.functional.cross_entropy(model(x[local_share(8, ctx)]), y[local_share(8, ctx)]).backward()
+    sync_buffers(net, ctx)
+    uses_it = collective_group() is started.get("group")
+    started.pop("group", None)
+    del model, net
     atexit._run_exitfuncs()  # what the interpreter runs at exit, while it is still whole
     if ctx.is_main:
         with open(out, "w") as f:
-            json.dump({"joined": joined, "left": not torch.distributed.is_initialized()}, f)
+            json.dump({"joined": joined, "left": not torch.distributed.is_initialized(), "uses_it": uses_it,
+                       "started": len(started.get("threads", ())),
+                       "left_running": len(started.get("threads", set()) & _threads())}, f)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from .device import resolve_device
 
 __all__ = ["DistContext", "BACKENDS", "init_distributed", "batch_block", "all_gather_array", "broadcast_object",
-           "barrier", "launched_by_torchrun", "sharded", "current_group"]
+           "barrier", "launched_by_torchrun", "sharded", "current_group", "collective_group"]
 
 BACKENDS = ("auto", "nccl", "gloo")
 
@@ -82,16 +82,32 @@ def init_distributed(device: str | torch.device = "auto", backend: str = "auto")
     if not dist.is_initialized():
         dist.init_process_group(chosen, device_id=dev if chosen == "nccl" else None, **_attempt_store())
         atexit.register(_destroy_group)
+    if not _COLLECTIVES:
+        _COLLECTIVES.append(dist.new_group(backend=chosen))
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, chosen), dev
 
 
-def _destroy_group() -> None:
-    """Leave the group while the interpreter is still whole (registered with :mod:`atexit`).
+_COLLECTIVES: list[dist.ProcessGroup] = []  # the group of collective_group(), once this process has joined
 
-    A process that exits with its gloo group alive can abort in interpreter finalisation ("terminate called
-    without an active exception", SIGABRT: the group's worker threads outlive Python; pytorch/pytorch#190489),
-    which torchrun reports as a failed rank although the work finished.
+
+def collective_group() -> dist.ProcessGroup | None:
+    """The group this toolkit's own collectives run on: every rank, but not the world group (None before
+    :func:`init_distributed` has joined a group; torch then uses the world group).
+
+    A collective's worker thread drops its reference to the tensors it moved a moment after the caller has
+    seen it finish.  If that happens while the interpreter is finalising, it cannot take the GIL to release
+    a tensor that Python owns, and the process aborts ("terminate called without an active exception",
+    SIGABRT; pytorch/pytorch#190489), which torchrun reports as a failed rank although the work finished.
+    The exit handler destroys the groups first, joining their threads, but a process that has built a DDP
+    wrapper never releases the world group (torch 2.14), so no collective on Python-owned tensors may run there.
     """
+    return _COLLECTIVES[0] if _COLLECTIVES else None
+
+
+def _destroy_group() -> None:
+    """Leave every group while the interpreter is still whole (registered with :mod:`atexit`), which joins
+    the worker threads of every group that nothing else holds (see :func:`collective_group`)."""
+    _COLLECTIVES.clear()
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -130,7 +146,7 @@ def all_gather_array(part: Any, ctx: DistContext) -> np.ndarray:
     if not ctx.is_distributed:
         return part
     parts: list[Any] = [None] * ctx.world_size
-    dist.all_gather_object(parts, part)
+    dist.all_gather_object(parts, part, group=collective_group())
     return np.concatenate(parts)
 
 
@@ -139,14 +155,14 @@ def broadcast_object(obj: Any, ctx: DistContext, src: int = 0) -> Any:
     if not ctx.is_distributed:
         return obj
     box = [obj]
-    dist.broadcast_object_list(box, src=src)
+    dist.broadcast_object_list(box, src=src, group=collective_group())
     return box[0]
 
 
 def barrier(ctx: DistContext) -> None:
     """Wait for every rank (a no-op for one process)."""
     if ctx.is_distributed:
-        dist.barrier()
+        dist.barrier(group=collective_group())
 
 
 _GROUP: ContextVar[DistContext | None] = ContextVar("advbench_group", default=None)

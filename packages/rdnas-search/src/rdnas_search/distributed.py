@@ -18,7 +18,7 @@ import os
 
 import torch
 import torch.distributed as dist
-from advbench.distributed import DistContext, all_gather_array
+from advbench.distributed import DistContext, all_gather_array, collective_group
 from rose_estimator import Sharding, contiguous_block
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -60,7 +60,7 @@ def sync_buffers(net: nn.Module, ctx: DistContext) -> None:
     """Give every rank rank 0's buffers (BatchNorm running statistics), so evaluation and scoring see one model."""
     if ctx.is_distributed:
         for buf in net.buffers():
-            dist.broadcast(buf, src=0)
+            dist.broadcast(buf, src=0, group=collective_group())
 
 
 def any_rank(flag: bool | torch.Tensor, ctx: DistContext, device: torch.device) -> bool:
@@ -68,7 +68,7 @@ def any_rank(flag: bool | torch.Tensor, ctx: DistContext, device: torch.device) 
     if not ctx.is_distributed:
         return bool(flag)
     t = torch.tensor([float(bool(flag))], device=device)
-    dist.all_reduce(t)
+    dist.all_reduce(t, group=collective_group())
     return bool(t.item() > 0)
 
 
