@@ -190,3 +190,13 @@ def test_killed_rank_restarts_and_ends_as_uninterrupted(tmp_path) -> None:
         assert torch.equal(ref[key], got[key]), key
     for log in (ref_log, kill_log):  # non-zero ranks wrote nothing to the run directory
         assert not log.exists(), log.read_text()
+
+
+def test_one_process_joins_no_group(monkeypatch) -> None:
+    """Without torchrun, init_distributed is rank 0 of 1: no process group, no collectives group."""
+    from advbench.distributed import collective_group, init_distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    ctx, device = init_distributed("cpu")
+    assert (ctx.rank, ctx.world_size, ctx.is_main, device.type) == (0, 1, True, "cpu")
+    assert not torch.distributed.is_initialized() and collective_group() is None
