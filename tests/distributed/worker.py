@@ -90,34 +90,35 @@ def _threads() -> set[str]:
 def leave(out: str) -> None:
     """Record the threads that the collectives' group starts, take a DDP step and a buffer sync, run the exit
     handlers, and write which of those threads are left."""
-    started: dict[str, set[str]] = {}
+    recorded: list[tuple[torch.distributed.ProcessGroup, set[str]]] = []
     new_group = torch.distributed.new_group
 
     def recording_new_group(*args, **kwargs):
         before = _threads()
         group = new_group(*args, **kwargs)
-        started["threads"] = _threads() - before
-        started["group"] = group
+        recorded.append((group, _threads() - before))
         return group
 
     torch.distributed.new_group = recording_new_group
     ctx, device = init_distributed("cpu")
     torch.distributed.new_group = new_group
     joined = torch.distributed.is_initialized()
+    (group, threads), = recorded  # init_distributed made one group: the collectives'
+    uses_it = collective_group() is group
+    recorded.clear()  # hold no reference that would keep the group alive at exit
+    del group
     net = supernet().train()
     model = wrap_ddp(net, ctx, device)
     x, y = data(8)
-    torch.nn.functional.cross_entropy(model(x[local_share(8, ctx)]), y[local_share(8, ctx)]).backward()
+    share = local_share(8, ctx)
+    torch.nn.functional.cross_entropy(model(x[share]), y[share]).backward()
     sync_buffers(net, ctx)
-    uses_it = collective_group() is started.get("group")
-    started.pop("group", None)
     del model, net
     atexit._run_exitfuncs()  # what the interpreter runs at exit, while it is still whole
     if ctx.is_main:
         with open(out, "w") as f:
             json.dump({"joined": joined, "left": not torch.distributed.is_initialized(), "uses_it": uses_it,
-                       "started": len(started.get("threads", ())),
-                       "left_running": len(started.get("threads", set()) & _threads())}, f)
+                       "started": len(threads), "left_running": len(threads & _threads())}, f)
 
 
 if __name__ == "__main__":
