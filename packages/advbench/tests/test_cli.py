@@ -32,7 +32,7 @@ def archive_args(cifar_archive, data_cache):
 def test_eval_all_suites_end_to_end(ckpt, archive_args, tmp_path) -> None:
     out = tmp_path / "out"
     rc = main(["eval", "--model", str(ckpt), "--suite", "all", "--n-examples", "30", "--out", str(out),
-               "--seed", "3", *archive_args])
+               "--seed", "3", "--restarts", "2", *archive_args])
     assert rc == 0
     results = json.loads((out / "results.json").read_text())
     white = results["suites"][0]
@@ -46,6 +46,7 @@ def test_eval_all_suites_end_to_end(ckpt, archive_args, tmp_path) -> None:
     sweep = results["suites"][1]
     assert [p["eps_255"] for p in sweep["points"]] == [0, 1, 2, 3, 4, 6, 8]
     assert [p["steps"] for p in sweep["points"]][1:] == [50, 40, 30, 20, 20, 20]
+    assert {a["restarts"] for a in sweep["attacks"].values()} == {2}
     matrices = results["suites"][2]["matrices"]
     assert set(matrices) == {"clean", "fgsm", "pgd20"}
     assert all(np.asarray(m).sum() == 30 for m in matrices.values())
@@ -74,6 +75,7 @@ def test_transfer_cli(ckpt, archive_args, tmp_path) -> None:
         (["eval", "--model", "CKPT", "--eps", "12/0"], "bad eps"),
         (["eval", "--model", "CKPT", "--dataset", "npz", "--data-root", "NPZ100"], "predicts 10 classes"),
         (["eval", "--model", "CKPT", "--dataset", "imagefolder", "--data-root", "/nonexistent"], "does not exist"),
+        (["eval", "--model", "CKPT", "--suite", "sweep", "--restarts", "0"], "--restarts must be at least 1"),
         (["eval", "--model", "RAW"], "--arch"),
         (["eval", "--model", "RAW", "--arch", "unknown_net"], "unknown architecture"),
     ],

@@ -31,6 +31,19 @@ def test_shared_searches_are_planned_once() -> None:
     assert {j.id for j in t1 if j.kind == "search"} < {j.id for j in t7 if j.kind == "search"}
 
 
+def test_cpu_scale_trims_the_search_and_the_sweep() -> None:
+    """cpu scale: one scoring epoch a search and one PGD restart per eps; paper scale keeps Table 9's five."""
+    out = Path("rep")
+    cpu, _ = plan(load_spec("table9"), "cpu", [0])
+    paper, _ = plan(load_spec("table9"), "paper", [0])
+    assert [j.command(out) for j in cpu if j.kind == "search"] == [
+        f"rdnas-search run --preset cpu --seed 0 --set epochs=2 --out {out / 'jobs' / cpu[0].id}"]
+    sweeps = {scale: [j for j in jobs if j.kind == "sweep"] for scale, jobs in (("cpu", cpu), ("paper", paper))}
+    assert len(sweeps["cpu"]) == len(sweeps["paper"]) == 3
+    assert all(j.settings["restarts"] == 1 and "--restarts 1 " in j.command(out) for j in sweeps["cpu"])
+    assert all(j.settings["restarts"] == 5 and "--restarts 5 " in j.command(out) for j in sweeps["paper"])
+
+
 def _numbers(text: str) -> list[float]:
     return [float(m) for m in re.findall(r"\d+\.\d+|\d+", text)]
 

@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", required=True, help="advbench checkpoint, or a state_dict with --arch")
     ev.add_argument("--suite", choices=SUITES, default="whitebox")
     ev.add_argument("--skip-autoattack", action="store_true", help="whitebox without APGD-CE and AutoAttack")
+    ev.add_argument("--restarts", type=int, default=5, help="sweep suite: PGD random restarts per eps (default 5)")
     _common(ev)
     tr = sub.add_parser("transfer", help="source-by-target transfer matrix (PGD-20)")
     tr.add_argument("--models", nargs="+", required=True)
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                          split=args.split, n_examples=args.n_examples, eps=args.eps, step=args.step,
                          seed=args.seed, batch_size=args.batch_size, device=args.device, out=args.out,
                          arch=args.arch, download=args.download, progress=not args.no_progress,
-                         skip_autoattack=getattr(args, "skip_autoattack", False), dist_backend=args.dist_backend)
+                         skip_autoattack=getattr(args, "skip_autoattack", False),
+                         restarts=getattr(args, "restarts", 5), dist_backend=args.dist_backend)
         if args.command == "eval":
             results = evaluate(args.model, cfg)
         else:

@@ -45,6 +45,7 @@ class EvalConfig:
     cache_dir: str | None = None
     progress: bool = True
     skip_autoattack: bool = False
+    restarts: int = 5  # sweep suite: PGD random restarts per eps (Table 9's protocol uses 5)
     dist_backend: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,6 +60,8 @@ class EvalConfig:
             raise ValueError(f"--step must lie in (0, 1], got {self.step}")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.restarts < 1:
+            raise ValueError(f"--restarts must be at least 1, got {self.restarts}")
         if self.seed < 0:
             raise ValueError(f"--seed must be a non-negative integer, got {self.seed}")
         if self.dist_backend not in BACKENDS:
@@ -142,7 +145,7 @@ def _evaluate(model_path: str | Path, cfg: EvalConfig, ctx: DistContext, device:
             r = run_whitebox(model, x, y, eps=cfg.eps, step=cfg.step, autoattack=not cfg.skip_autoattack,
                              log_file=log_file, progress=progress, **common)
         elif suite == "sweep":
-            r = run_sweep(model, x, y, progress=progress, **common)
+            r = run_sweep(model, x, y, restarts=cfg.restarts, progress=progress, **common)
         elif suite == "autoattack":
             r = run_autoattack_suite(model, x, y, eps=cfg.eps, log_file=log_file, **common)
         else:

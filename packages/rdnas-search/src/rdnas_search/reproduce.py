@@ -53,11 +53,16 @@ SPEC_DIR = Path(__file__).with_name("specs")
 _SMOKE_SEARCH = {"n_train": 16, "n_val": 8, "epochs": 1, "warmup_epochs": 0, "batch_size": 16,
                  "n_permutations": 1, "antithetic": False, "n_groups": 1, "n_score": 2, "coalition_batch": 112}
 _SMOKE_TRAIN = {"n_train": 32, "n_test": 16, "batch_size": 16}
+# cpu: the cpu presets, with one warm-up and one scoring epoch in a search (the preset has two scoring epochs) and
+# one PGD restart per eps in the sweep (Table 9 has five), so that a table takes about an hour on 2 cores
+_CPU_SEARCH = {"epochs": 2}
+_SWEEP_RESTARTS = {"smoke": 1, "cpu": 1, "paper": 5}
+_SCALE_SEARCH = {"smoke": _SMOKE_SEARCH, "cpu": _CPU_SEARCH}
 # wall time of one job on this project's 2-core CPU (docs/results.md), used by --plan for smoke and cpu scale.
-# cpu sweep: Table 9's protocol (5 restarts, 20-50 steps at six radii, plus the large-eps check) is about 1,000
-# attacked passes over the 200 test images, some 13 times the image-passes of a cpu training job
+# cpu sweep: one restart of Table 9's schedule (20-50 steps at six radii, plus the large-eps check) is about 200
+# attacked passes over the 200 test images, some 2.6 times the image-passes of a cpu training job
 _SECONDS = {"smoke": {"search": 12, "train": 6, "sweep": 25, "transfer": 5, "nb201": 12},
-            "cpu": {"search": 720, "train": 330, "sweep": 4300, "transfer": 120, "nb201": 520}}
+            "cpu": {"search": 450, "train": 330, "sweep": 860, "transfer": 120, "nb201": 520}}
 # paper scale: the paper's own costs (0.2 GPU-days for a search; Table 5: 731 s for an NB201 search)
 _PAPER_GPU_HOURS = {"search": 0.2 * 24, "nb201": 731 / 3600}
 
@@ -132,8 +137,10 @@ class Job:
 
     def command(self, out: Path) -> str:
         """The equivalent command line (what ``--plan`` prints)."""
-        extra = {"search": _SMOKE_SEARCH, "train": _SMOKE_TRAIN, "nb201": {"n_score": 4}}.get(self.kind, {})
-        merged = {**(extra if self.settings.get("preset") == "smoke" else {}), **self.settings.get("overrides", {})}
+        scale = self.settings.get("preset")
+        extra = {"search": _SCALE_SEARCH.get(scale, {}), "train": _SMOKE_TRAIN if scale == "smoke" else {},
+                 "nb201": {"n_score": 4} if scale == "smoke" else {}}.get(self.kind, {})
+        merged = {**extra, **self.settings.get("overrides", {})}
         sets = " ".join(f"--set {k}={_cli_value(v)}" for k, v in sorted(merged.items()))
         d = out / "jobs" / self.id
         if self.kind == "search":
@@ -147,7 +154,9 @@ class Job:
                     f"--out {d}")
         models = " ".join(str(out / "jobs" / m / "model.pt") for m in self.needs)
         verb = "eval --suite sweep --model" if self.kind == "sweep" else "transfer --models"
-        return f"advbench {verb} {models} --n-examples {self.settings['n_examples']} --seed {self.seed} --out {d}"
+        restarts = f" --restarts {self.settings['restarts']}" if self.kind == "sweep" else ""
+        return (f"advbench {verb} {models} --n-examples {self.settings['n_examples']}{restarts} --seed {self.seed} "
+                f"--out {d}")
 
 
 def _cli_value(v: Any) -> str:
@@ -193,7 +202,7 @@ def _job_id(kind: str, payload: dict[str, Any]) -> str:
 
 
 def _search_cfg(scale: str, overrides: dict[str, Any], seed: int) -> SearchConfig:
-    extra = dict(_SMOKE_SEARCH) if scale == "smoke" else {}
+    extra = _SCALE_SEARCH.get(scale, {})
     return apply_overrides(search_preset(scale), {**extra, **overrides, "seed": seed, "progress": False})
 
 
@@ -245,8 +254,9 @@ def plan(spec: Spec, scale: str, seeds: list[int]) -> tuple[list[Job], dict[tupl
                 if "train" not in mine:
                     raise SpecError(f"{spec.name}: pipeline {name!r} sweeps eps but trains no model")
                 n = _train_cfg(scale, p.train_overrides, seed).n_test
-                mine["sweep"] = add(Job(_job_id("sweep", {"model": mine["train"], "n": n}), "sweep", seed,
-                                        {"n_examples": n}, (mine["train"],)))
+                restarts = _SWEEP_RESTARTS[scale]
+                mine["sweep"] = add(Job(_job_id("sweep", {"model": mine["train"], "n": n, "restarts": restarts}),
+                                        "sweep", seed, {"n_examples": n, "restarts": restarts}, (mine["train"],)))
             owners[(name, seed)] = mine
         if spec.transfer:
             models = tuple(owners[(n, seed)]["train"] for n in spec.transfer)
@@ -298,7 +308,8 @@ def _run_job(job: Job, scale: str, root: Path, device: str) -> None:
     else:
         models = [str(root / "jobs" / m / "model.pt") for m in job.needs]
         cfg = EvalConfig(suite="sweep", dataset="archive", data_root=default_archive(), n_examples=
-                         job.settings["n_examples"], seed=job.seed, device=device, out=str(d), progress=False)
+                         job.settings["n_examples"], restarts=job.settings.get("restarts", 5), seed=job.seed,
+                         device=device, out=str(d), progress=False)
         if job.kind == "sweep":
             evaluate(models[0], cfg)
         else:
