@@ -56,6 +56,21 @@ def test_eval_all_suites_end_to_end(ckpt, archive_args, tmp_path) -> None:
         assert (out / png).read_bytes().startswith(PNG)
 
 
+def test_bf16_evaluation_is_recorded_and_flagged(ckpt, archive_args, tmp_path) -> None:
+    """--precision bf16 is opt-in; results.json records it and the report warns that it is not the reference."""
+    acc = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        assert main(["eval", "--model", str(ckpt), "--skip-autoattack", "--n-examples", "40", "--out", str(out),
+                     "--precision", precision, *archive_args]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["config"]["precision"] == precision
+        assert ("precision bf16" in (out / "report.md").read_text()) == (precision == "bf16")
+        acc[precision] = results["suites"][0]["accuracy"]
+    assert abs(acc["bf16"]["clean"] - acc["fp32"]["clean"]) <= 5.0  # 2 of 40 images
+    assert abs(acc["bf16"]["pgd20"] - acc["fp32"]["pgd20"]) <= 10.0
+
+
 def test_transfer_cli(ckpt, archive_args, tmp_path) -> None:
     out = tmp_path / "tr"
     rc = main(["transfer", "--models", str(ckpt), str(ckpt), "--n-examples", "40", "--out", str(out), *archive_args])
@@ -76,6 +91,7 @@ def test_transfer_cli(ckpt, archive_args, tmp_path) -> None:
         (["eval", "--model", "CKPT", "--dataset", "npz", "--data-root", "NPZ100"], "predicts 10 classes"),
         (["eval", "--model", "CKPT", "--dataset", "imagefolder", "--data-root", "/nonexistent"], "does not exist"),
         (["eval", "--model", "CKPT", "--suite", "sweep", "--restarts", "0"], "--restarts must be at least 1"),
+        (["eval", "--model", "CKPT", "--precision", "fp16"], "invalid choice"),
         (["eval", "--model", "RAW"], "--arch"),
         (["eval", "--model", "RAW", "--arch", "unknown_net"], "unknown architecture"),
     ],

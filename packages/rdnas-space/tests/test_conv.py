@@ -89,6 +89,31 @@ def test_hazard_predicate_matches_the_measured_set() -> None:
             assert not conv_is_hazardous(cl, w, stride)
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_bf16_dilated_depthwise_weight_gradients_are_right_through_the_guard(kernel: int) -> None:
+    """DARTS' dil_conv in bf16 autocast on channels_last: the guard's weight gradient matches an fp32 NCHW
+    reference to bfloat16 accuracy (oneDNN's own kernel returns values near 1e34, inf or NaN here)."""
+    torch.manual_seed(0)
+    pad = kernel - 1
+    for c in (2, 4, 16):
+        conv = to_channels_last(Conv2d(c, c, kernel, padding=pad, dilation=2, groups=c, bias=False))
+        x = torch.relu(torch.randn(8, c, 32, 32)).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert conv_is_hazardous(x, conv.weight, 1, c, 2)
+            assert not conv_is_hazardous(x, conv.weight, 1, c, 1)  # undilated depthwise is fine
+            nchw = torch.contiguous_format
+            assert not conv_is_hazardous(x.clone(memory_format=nchw), conv.weight.clone(memory_format=nchw), 1, c,
+                                         2)  # NCHW is fine
+            out = conv(x)
+        assert out.dtype == torch.bfloat16 and out.is_contiguous(memory_format=torch.channels_last)
+        g = torch.randn(out.shape)
+        out.backward(g.to(out.dtype))
+        w = conv.weight.detach().contiguous().requires_grad_()
+        (nn.functional.conv2d(x.contiguous(), w, None, 1, pad, 2, c) * g).sum().backward()
+        assert float((conv.weight.grad - w.grad).abs().max() / w.grad.abs().max()) < 0.05, c
+        assert not conv_is_hazardous(x, conv.weight, 1, c, 2)  # fp32, outside autocast
+
+
 def test_guarded_convolution_equals_the_library_one() -> None:
     torch.manual_seed(0)
     plain = nn.Conv2d(6, 4, 1, stride=2, bias=True)

@@ -8,6 +8,7 @@ import sys
 
 from .checkpoint import CheckpointError
 from .data import DATASETS, DataError
+from .device import PRECISIONS
 from .distributed import BACKENDS, launched_by_torchrun
 from .evaluate import SUITES, EvalConfig, evaluate, evaluate_transfer
 from .threat import parse_eps
@@ -39,6 +40,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps", type=_eps, default=8 / 255, help="Linf radius, e.g. 8/255 or 0.031")
     p.add_argument("--step", type=_eps, default=2 / 255, help="PGD step size (default 2/255)")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default, the reference) or bf16 autocast (faster on GPU; may inflate robustness)")
     p.add_argument("--arch", default=None, help="architecture of a raw state_dict file")
     p.add_argument("--out", default="advbench-out", help="output directory")
     p.add_argument("--seed", type=int, default=0)
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                          seed=args.seed, batch_size=args.batch_size, device=args.device, out=args.out,
                          arch=args.arch, download=args.download, progress=not args.no_progress,
                          skip_autoattack=getattr(args, "skip_autoattack", False),
-                         restarts=getattr(args, "restarts", 5), dist_backend=args.dist_backend)
+                         restarts=getattr(args, "restarts", 5), precision=args.precision,
+                         dist_backend=args.dist_backend)
         if args.command == "eval":
             results = evaluate(args.model, cfg)
         else:

@@ -1,10 +1,14 @@
-"""Device selection shared by every command (``--device auto``)."""
+"""Device selection and numeric precision shared by every command (``--device auto``, ``--precision``)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["PRECISIONS", "autocast_for", "resolve_device"]
+
+PRECISIONS = ("fp32", "bf16")
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
@@ -24,3 +28,22 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {spec!r} requested but CUDA is not available; use --device cpu or auto")
     return device
+
+
+def autocast_for(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager[object]:
+    """The autocast region for ``precision``: nothing for ``fp32``; bfloat16 autocast for ``bf16``.
+
+    Inside a ``bf16`` region convolutions and matrix products run in bfloat16 while losses, softmax and the
+    parameters stay float32 (PyTorch's autocast op lists), so no gradient scaling is needed.  Call
+    ``backward`` outside the region, as PyTorch recommends.
+
+    Raises:
+        ValueError: for an unknown precision, or ``bf16`` on a CUDA device without bfloat16 support.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"precision bf16 requested but {device} has no bfloat16 support; use fp32")
+    return torch.autocast(device.type, dtype=torch.bfloat16)

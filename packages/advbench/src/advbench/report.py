@@ -85,6 +85,9 @@ def markdown_report(results: dict[str, Any]) -> str:
               f"- advbench {results['advbench_version']}, {results['created']}", ""]
     if d.get("note"):
         lines[-1:-1] = [f"- **note**: {d['note']}"]
+    if results["config"].get("precision", "fp32") != "fp32":
+        lines[-1:-1] = [f"- **precision {results['config']['precision']}**: attacked under autocast; lower "
+                        "precision can mask gradients and inflate robust accuracy (fp32 is the reference)"]
     for suite in results["suites"]:
         name = suite["suite"]
         lines.append(f"## {name}")

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from advbench import PRECISIONS
+
 __all__ = ["SearchConfig", "TrainConfig", "SEARCH_PRESETS", "NB201_PRESETS", "TRAIN_PRESETS", "search_preset",
            "nb201_preset", "train_preset",
            "apply_overrides", "load_overrides", "ConfigError"]
@@ -100,6 +102,7 @@ class SearchConfig:
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
     channels_last: bool = True
+    precision: str = "fp32"  # fp32 | bf16: autocast for weight training, attacks and coalition scoring
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -191,6 +194,7 @@ class TrainConfig:
     # evaluation after training (advbench whitebox suite)
     eval_autoattack: bool = True
     channels_last: bool = True
+    precision: str = "fp32"  # fp32 | bf16: autocast for training and its attacks; the evaluation stays fp32
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -205,6 +209,8 @@ class TrainConfig:
 def _check_common(cfg: SearchConfig | TrainConfig) -> None:
     if cfg.seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {cfg.seed}")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {cfg.precision!r}")
     if cfg.dist_backend not in ("auto", "nccl", "gloo"):
         raise ConfigError(f"dist_backend must be one of auto, nccl, gloo; got {cfg.dist_backend!r}")
     for name in ("epochs", "batch_size"):

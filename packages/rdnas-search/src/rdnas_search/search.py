@@ -27,6 +27,7 @@ resumes from the last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from advbench import ThreatModel, pgd_train, resolve_device
+from advbench import ThreatModel, autocast_for, pgd_train, resolve_device
 from advbench.checkpoint import CheckpointError, safe_load
 from advbench.distributed import DistContext, all_gather_array, barrier, init_distributed
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
@@ -176,6 +177,10 @@ class Searcher:
         self.committed = {b: torch.full((a.shape[0],), -1, dtype=torch.long) for b, a in self.net.alphas().items()}
 
     # ----------------------------------------------------------------- helpers
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        """The run's precision region (``precision=bf16``: bfloat16 autocast) for forwards and attacks."""
+        return autocast_for(self.device, self.cfg.precision)
+
     def _to(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
@@ -189,15 +194,17 @@ class Searcher:
         bare supernet.
         """
         net = self.ddp if masks is None else _Masked(self.ddp, masks)
-        logits = net(x)
-        if not self.cfg.adversarial:
-            return nn.functional.cross_entropy(logits, y), logits, None, 0.0
-        t0 = time.perf_counter()
-        x_adv = pgd_train(self.net if masks is None else _Masked(self.net, masks), x, y, self.threat, gen)
-        t_attack = time.perf_counter() - t0
-        adv_logits = net(x_adv)
-        lam = self.cfg.lam
-        loss = lam * nn.functional.cross_entropy(logits, y) + (1 - lam) * nn.functional.cross_entropy(adv_logits, y)
+        with self._autocast():
+            logits = net(x)
+            if not self.cfg.adversarial:
+                return nn.functional.cross_entropy(logits, y), logits, None, 0.0
+            t0 = time.perf_counter()
+            x_adv = pgd_train(self.net if masks is None else _Masked(self.net, masks), x, y, self.threat, gen)
+            t_attack = time.perf_counter() - t0
+            adv_logits = net(x_adv)
+            lam = self.cfg.lam
+            loss = (lam * nn.functional.cross_entropy(logits, y)
+                    + (1 - lam) * nn.functional.cross_entropy(adv_logits, y))
         return loss, logits, adv_logits, t_attack
 
     # ------------------------------------------------------------------ phases
@@ -352,7 +359,8 @@ class Searcher:
 
     @torch.no_grad()
     def _accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        return 100.0 * float((self.net(x).argmax(1) == y).float().mean())
+        with self._autocast():
+            return 100.0 * float((self.net(x).argmax(1) == y).float().mean())
 
     def _score_sample(self, epoch: int, n_images: int | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
@@ -366,7 +374,8 @@ class Searcher:
         self.net.eval()
         t0 = time.perf_counter()
         attack_gen = torch.Generator(device=self.device).manual_seed(_seed_for(self.cfg.seed, epoch, "score-attack"))
-        x_adv = pgd_train(self.net, x, y, self.threat, attack_gen)
+        with self._autocast():
+            x_adv = pgd_train(self.net, x, y, self.threat, attack_gen)
         return x, y, x_adv, time.perf_counter() - t0
 
     def score_epoch(self, epoch: int, bar: tqdm | None = None) -> dict[str, Any]:
@@ -439,10 +448,12 @@ class Searcher:
                             on_evaluate=advance, batch_stats=cfg.bn_stats == "batch",
                             fixed=committed if bool((committed >= 0).any()) else None)
         rng = np.random.default_rng([cfg.seed, epoch, b_index])
-        result = RoseEstimator(self.rose_cfg).approximate(game, cfg.n_permutations, rng=rng,
-                                                           batch_size=cfg.coalition_batch, antithetic=cfg.antithetic,
-                                                           truncation_tol=cfg.truncation_tol,
-                                                           sharding=rose_sharding(self.dist))
+        with self._autocast():  # every coalition's forward pass
+            result = RoseEstimator(self.rose_cfg).approximate(game, cfg.n_permutations, rng=rng,
+                                                               batch_size=cfg.coalition_batch,
+                                                               antithetic=cfg.antithetic,
+                                                               truncation_tol=cfg.truncation_tol,
+                                                               sharding=rose_sharding(self.dist))
         advance(int(per_walk * (cfg.n_permutations - counted)) + 1)  # walks cut short by truncation count whole
         return result
 

@@ -26,6 +26,7 @@ from advbench import (
     Classifier,
     TensorData,
     ThreatModel,
+    autocast_for,
     build_model,
     list_models,
     load_dataset,
@@ -180,12 +181,13 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = train.y[idx][share].to(device)
-                x_adv = pgd_train(_MainHead(model), x, y, threat, attack_gen)
-                out = ddp_model(x_adv)
-                logits, aux = out if isinstance(out, tuple) else (out, None)
-                loss = nn.functional.cross_entropy(logits, y)
-                if aux is not None:
-                    loss = loss + cfg.auxiliary_weight * nn.functional.cross_entropy(aux, y)
+                with autocast_for(device, cfg.precision):  # backward stays outside the region
+                    x_adv = pgd_train(_MainHead(model), x, y, threat, attack_gen)
+                    out = ddp_model(x_adv)
+                    logits, aux = out if isinstance(out, tuple) else (out, None)
+                    loss = nn.functional.cross_entropy(logits, y)
+                    if aux is not None:
+                        loss = loss + cfg.auxiliary_weight * nn.functional.cross_entropy(aux, y)
                 if any_rank(not torch.isfinite(loss), ctx, device):
                     raise NonFiniteLossError(
                         f"the training loss became {float(loss.detach())} at epoch {epoch + 1}: the run stops and "

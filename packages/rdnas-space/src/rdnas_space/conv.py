@@ -1,11 +1,17 @@
-"""The one door every convolution of the project goes through: a guard around a oneDNN bug on CPU.
+"""The one door every convolution of the project goes through: a guard around two oneDNN bugs on CPU.
 
-Known upstream issue (``docs/results.md``, "Known upstream issues"): in torch 2.14.1's CPU build, oneDNN's
-``jit_1x1`` backward-weights kernel corrupts the heap when the input is channels_last and the convolution is
-1x1 with stride 2 and 2 to 7 input channels (less than one of oneDNN's 8-channel blocks), whatever the
-output channels.  At one OpenMP thread the process aborts ("double free or corruption") or segfaults;
-at two it often spins forever; sometimes it only returns a wrong weight gradient.  The forward pass and the
-input gradient are not affected, nor is any NCHW convolution.  ``tools/conv_sweep.py`` measures the set.
+Known upstream issues (``docs/results.md``, "Known upstream issues"), both in torch 2.14.1's CPU build and
+both in the weight gradient of a channels_last convolution:
+
+- oneDNN's ``jit_1x1`` backward-weights kernel corrupts the heap when the convolution is 1x1 with stride 2 and
+  2 to 7 input channels (less than one of oneDNN's 8-channel blocks), whatever the output channels.  At one
+  OpenMP thread the process aborts ("double free or corruption") or segfaults; at two it often spins forever;
+  sometimes it only returns a wrong weight gradient.  ``tools/conv_sweep.py`` measures the set.
+- in bfloat16 (``precision=bf16``), oneDNN's ``jit_bf16`` backward-weights kernel returns garbage (values
+  near 1e34, inf or NaN) for depthwise convolutions with dilation 2 (DARTS' ``dil_conv``) on inputs of 30x30
+  and larger, at one thread and at two.
+
+The forward pass and the input gradient are not affected, nor is any NCHW convolution.
 
 :func:`conv2d` runs exactly those convolutions in NCHW (input and weight made contiguous, the output put
 back in channels_last), and every other convolution as ``torch.nn.functional.conv2d`` does.  Every
@@ -46,21 +52,30 @@ def _as_nchw(t: torch.Tensor) -> torch.Tensor:
     return t if _has_nchw_strides(t) else t.clone(memory_format=torch.contiguous_format)
 
 
-def conv_is_hazardous(x: torch.Tensor, weight: torch.Tensor, stride: int | tuple[int, ...] = 1,
-                      groups: int = 1) -> bool:
-    """Whether ``conv2d(x, weight, stride=stride, groups=groups)`` would run the faulty oneDNN kernel.
+def _runs_in_bf16(x: torch.Tensor) -> bool:
+    return x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
+                                         and torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
-    True for a CPU convolution whose input or weight does not have NCHW strides (channels_last, or a strided
-    view of it such as ``FactorizedReduce``'s offset slice: torch sends both to the channels_last kernel),
-    whose weight gradient will be computed, with a 1x1 kernel, a stride above 1, no grouping and 2 to 7 input
-    channels (measured: stride 2, any of 1 to 24 output channels; 1 and 8 to 40 input channels are safe).
+
+def conv_is_hazardous(x: torch.Tensor, weight: torch.Tensor, stride: int | tuple[int, ...] = 1,
+                      groups: int = 1, dilation: int | tuple[int, ...] = 1) -> bool:
+    """Whether ``conv2d(x, weight, stride=stride, groups=groups, dilation=dilation)`` would run a faulty oneDNN
+    kernel.
+
+    Only a CPU convolution whose input or weight does not have NCHW strides (channels_last, or a strided view
+    of it such as ``FactorizedReduce``'s offset slice: torch sends both to the channels_last kernel) and whose
+    weight gradient will be computed can be, and then when it is either
+    - 1x1 with a stride above 1, no grouping and 2 to 7 input channels (measured: stride 2, any of 1 to 24
+      output channels; 1 and 8 to 40 input channels are safe), or
+    - grouped with a dilation above 1 and run in bfloat16 (an input of that type or CPU autocast to it).
     """
-    if x.device.type != "cpu" or x.dim() != 4 or groups != 1:
-        return False
-    if not (torch.is_grad_enabled() and weight.requires_grad):
+    if x.device.type != "cpu" or x.dim() != 4 or not (torch.is_grad_enabled() and weight.requires_grad):
         return False
     c_in = weight.shape[1]
-    if weight.shape[2:] != (1, 1) or max(_pair(stride)) < 2 or not 2 <= c_in < _BLOCK:
+    narrow_1x1 = (groups == 1 and weight.shape[2:] == (1, 1) and max(_pair(stride)) >= 2
+                  and 2 <= c_in < _BLOCK)
+    dilated_bf16 = groups > 1 and max(_pair(dilation)) > 1 and _runs_in_bf16(x)
+    if not (narrow_1x1 or dilated_bf16):
         return False
     return not (_has_nchw_strides(x) and _has_nchw_strides(weight))
 
@@ -73,7 +88,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     A hazardous convolution runs on NCHW copies of its input and weight; its output is returned in
     channels_last when the input had its channels innermost, so the layout of the network is kept.
     """
-    if not conv_is_hazardous(x, weight, stride, groups):
+    if not conv_is_hazardous(x, weight, stride, groups, dilation):
         return nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
     y = nn.functional.conv2d(_as_nchw(x), _as_nchw(weight), bias, stride, padding, dilation, groups)
     return y.contiguous(memory_format=torch.channels_last) if x.stride(1) == 1 else y

@@ -115,7 +115,8 @@ class MixedOp(nn.Module):
         if renormalize:
             w = w / w.sum(dim=1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
         counts = mask.sum(dim=0).cpu().tolist()
-        out = x.new_zeros(self._out_shape(x, batch))
+        # the weighted outputs' type: float32 weights keep the sum in float32 when ops run in bf16 (autocast)
+        out = x.new_zeros(self._out_shape(x, batch), dtype=torch.promote_types(x.dtype, w.dtype))
         for i in self._active:
             if counts[i] == 0:
                 continue
