@@ -40,7 +40,20 @@ def test_smoke_preset_tables() -> None:
     for row in coalition:
         separate, grouped, ratio = float(row[3]), float(row[5]), float(row[6].rstrip("x"))
         assert abs(ratio - grouped / separate) <= 0.02 * ratio + 0.01
+    (precision,) = _rows(out, "## Precision")
+    assert precision[:2] == ["4", "3"]
+    fp32, bf16, median, spread = float(precision[2]), float(precision[3]), precision[4], precision[5]
+    low, high = (float(v) for v in re.fullmatch(r"([\d.]+)-([\d.]+)x", spread).groups())
+    assert fp32 > 0 and bf16 > 0 and low <= float(median.rstrip("x")) <= high
+    assert 0 < float(precision[9]) < 0.05  # bf16 logits within 5% of fp32's: autocast was on, and mild
     assert re.search(r"peak memory \(max RSS\) \d+ MiB", out)
+
+
+@pytest.mark.slow
+def test_one_section_runs_alone() -> None:
+    out = subprocess.run([sys.executable, str(BENCH), "--preset", "smoke", "--rounds", "1", "--only", "precision"],
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    assert "## Precision" in out and "## Training step" not in out and "## Coalition evaluation" not in out
 
 
 def test_rounds_must_be_positive() -> None:

@@ -11,12 +11,16 @@
    not depend on the coalition is shared) and by naive stacking (the batch
    repeated k times with per-sample masks), against k separate masked passes.
 
-Both are timed in the same process; ratios > 1 mean rdnas-space is faster.
+3. Precision: the channels_last training step and ``forward_coalitions`` under bfloat16 autocast
+   (``precision=bf16``) against float32, with the largest difference in logits between the two.
+
+All are timed in the same process; ratios > 1 mean rdnas-space (or bf16) is faster.
 Training steps are timed in alternating rounds (a few steps of each contender
 per round), because the speed of a shared machine drifts by tens of percent over
 a minute: each round's ratio compares contenders under the same conditions, and
 the table gives the median over rounds with the range of the per-round ratios.
 Usage: python tools/bench/supernet_bench.py [--preset cpu|smoke] [--seed 0] [--rounds N]
+                                           [--only layout|coalitions|precision]
 """
 
 from __future__ import annotations
@@ -29,15 +33,20 @@ import time
 from collections.abc import Callable
 
 import torch
+from advbench import autocast_for
 from rdnas_space import DARTS_PRIMITIVES, Fusion, Normalize, Supernet, SupernetBase, SupernetConfig, to_channels_last
 from rdnas_space.cells import edge_endpoints
 from rdnas_space.ops import FactorizedReduce, ReLUConvBN
 from torch import nn
 
 PRESETS = {
-    "cpu": {"sizes": [(8, 5), (16, 5)], "batch": 32, "rounds": 5, "steps": 2, "k": 8, "val_batch": 32},
-    "smoke": {"sizes": [(4, 3)], "batch": 8, "rounds": 2, "steps": 1, "k": 4, "val_batch": 8},
+    "cpu": {"sizes": [(8, 5), (16, 5)], "precision_sizes": [(4, 5), (8, 5)], "batch": 32, "rounds": 5, "steps": 2,
+            "k": 8, "val_batch": 32},
+    "smoke": {"sizes": [(4, 3)], "precision_sizes": [(4, 3)], "batch": 8, "rounds": 2, "steps": 1, "k": 4,
+              "val_batch": 8},
 }
+SECTIONS = ("layout", "coalitions", "precision")
+CPU = torch.device("cpu")
 
 
 def _ref_op(name: str, c: int, stride: int) -> nn.Module:
@@ -163,31 +172,79 @@ def _time(fn: Callable[[], None], repeats: int) -> float:
     return _time_rounds({"fn": fn}, 1, repeats)["fn"][0]
 
 
-def _train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+def _train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32"
+                   ) -> Callable[[], None]:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
+        with autocast_for(CPU, precision):
+            loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
         opt.step()
 
     return step
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds (default: preset)")
-    args = parser.parse_args()
-    if args.rounds is not None and args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    p = PRESETS[args.preset]
-    torch.manual_seed(args.seed)
-    threads = torch.get_num_threads()
-    print(f"# supernet_bench ({platform.machine()}, CPU, {threads} threads, torch {torch.__version__})\n")
+def _random_coalitions(net: SupernetBase, k: int, seed: int) -> torch.Tensor:
+    """``k`` coalitions of uniformly drawn sizes, as a ROSE walk visits them: bool ``[k, E, O]``."""
+    gen = torch.Generator().manual_seed(seed)
+    sizes = torch.randint(0, net.n_players + 1, (k,), generator=gen)
+    order = torch.stack([torch.randperm(net.n_players, generator=gen) for _ in range(k)])
+    return (torch.argsort(order, dim=1) < sizes[:, None]).reshape(k, *net.alpha_shape)
+
+
+def _coalitions_fn(net: SupernetBase, x: torch.Tensor, coalitions: torch.Tensor, precision: str
+                   ) -> Callable[[], None]:
+    def run() -> None:
+        with torch.no_grad(), autocast_for(CPU, precision):
+            net.forward_coalitions(x, "normal", coalitions)
+
+    return run
+
+
+def _precision_section(p: dict, rounds: int, seed: int) -> None:
+    """bf16 autocast against fp32 on the channels_last supernet: training step and coalition evaluation."""
+    k, vb = p["k"], p["val_batch"]
+    print(f"\n## Precision: bf16 autocast against fp32, channels_last (training images/s, batch {p['batch']}; "
+          f"coalitions/s, {k} on {vb} images)\n")
+    print(f"Median over {rounds} alternating rounds; ratio = fp32 time / bf16 time, per round; logit gap = the "
+          "largest |bf16 - fp32| logit of the first batch, relative to the largest fp32 logit.\n")
+    print("| C | cells | fp32 step | bf16 step | step ratio (median) | step ratio (range) | fp32 coalitions "
+          "| bf16 coalitions | coalition ratio (median) | logit gap |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c, n_cells in p["precision_sizes"]:
+        x = torch.rand(p["batch"], 3, 32, 32).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (p["batch"],))
+        nets = {}
+        for precision in ("fp32", "bf16"):
+            torch.manual_seed(seed)
+            nets[precision] = to_channels_last(Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train())
+        with torch.no_grad():
+            ref = nets["fp32"].eval()(x)
+            with autocast_for(CPU, "bf16"):
+                low = nets["bf16"].eval()(x).float()
+        gap = float((low - ref).abs().max() / ref.abs().max())
+        steps = {prec: _train_step_fn(net.train(), x, y, prec) for prec, net in nets.items()}
+        t_step = _time_rounds(steps, rounds, p["steps"])
+        net = nets["fp32"].eval()
+        xv = x[:vb]
+        coalitions = _random_coalitions(net, k, seed)
+
+        t_coal = _time_rounds({prec: _coalitions_fn(net, xv, coalitions, prec) for prec in ("fp32", "bf16")},
+                              rounds, 1)
+        step_ratios = [a / b for a, b in zip(t_step["fp32"], t_step["bf16"], strict=True)]
+        coal_ratios = [a / b for a, b in zip(t_coal["fp32"], t_coal["bf16"], strict=True)]
+        b = p["batch"]
+        print(f"| {c} | {n_cells} | {b / statistics.median(t_step['fp32']):.1f} "
+              f"| {b / statistics.median(t_step['bf16']):.1f} | {statistics.median(step_ratios):.2f}x "
+              f"| {min(step_ratios):.2f}-{max(step_ratios):.2f}x | {k / statistics.median(t_coal['fp32']):.2f} "
+              f"| {k / statistics.median(t_coal['bf16']):.2f} | {statistics.median(coal_ratios):.2f}x | {gap:.3f} |")
+
+
+def _layout_section(p: dict, rounds: int, seed: int) -> None:
+    """Training step of rdnas-space (contiguous, channels_last) against the plain DARTS reference."""
     print(f"## Training step, batch {p['batch']}, 32x32 (images/s)\n")
-    rounds = args.rounds or p["rounds"]
     steps = f"{p['steps']} step" + ("s" if p["steps"] > 1 else "")
     print(f"Median over {rounds} alternating rounds of {steps} each; ratio = reference / rdnas-space "
           "channels_last, per round.\n")
@@ -198,11 +255,11 @@ def main() -> None:
         x = torch.rand(p["batch"], 3, 32, 32)
         y = torch.randint(0, 10, (p["batch"],))
         x_cl = x.contiguous(memory_format=torch.channels_last)
-        torch.manual_seed(args.seed)
+        torch.manual_seed(seed)
         ref = _RefSupernet(c, n_cells).train()
-        torch.manual_seed(args.seed)
+        torch.manual_seed(seed)
         contig = Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train()
-        torch.manual_seed(args.seed)
+        torch.manual_seed(seed)
         ours = to_channels_last(Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train())
         times = _time_rounds({"ref": _train_step_fn(ref, x, y), "contig": _train_step_fn(contig, x, y),
                               "ours": _train_step_fn(ours, x_cl, y)}, rounds, p["steps"])
@@ -212,6 +269,9 @@ def main() -> None:
         print(f"| {c} | {n_cells} | {tput['ref']:.1f} | {tput['contig']:.1f} | {tput['ours']:.1f} "
               f"| {statistics.median(ratios):.2f}x | {min(ratios):.2f}-{max(ratios):.2f}x |")
 
+
+def _coalition_section(p: dict, seed: int) -> None:
+    """k coalitions by separate passes, naive stacking and ``forward_coalitions``."""
     k, vb = p["k"], p["val_batch"]
     print(f"\n## Coalition evaluation: {k} coalitions on {vb} images, channels_last (coalitions/s)\n")
     print("| C | cells | branch | k separate passes | naive stacking | forward_coalitions | ratio to separate |")
@@ -219,10 +279,7 @@ def main() -> None:
     for c, n_cells in p["sizes"]:
         net = to_channels_last(Supernet(SupernetConfig(channels=c, n_cells=n_cells)).eval())
         xv = torch.rand(vb, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-        gen = torch.Generator().manual_seed(args.seed)
-        sizes = torch.randint(0, net.n_players + 1, (k,), generator=gen)
-        order = torch.stack([torch.randperm(net.n_players, generator=gen) for _ in range(k)])
-        coalitions = (torch.argsort(order, dim=1) < sizes[:, None]).reshape(k, *net.alpha_shape)
+        coalitions = _random_coalitions(net, k, seed)
         for branch in ("normal", "reduce"):
             with torch.no_grad():
                 t_sep = _time(lambda b=branch, n=net, x=xv, cs=coalitions: [n(x, {b: c}) for c in cs], 2)
@@ -230,6 +287,29 @@ def main() -> None:
                 t_grouped = _time(lambda b=branch, n=net, x=xv, cs=coalitions: n.forward_coalitions(x, b, cs), 2)
             print(f"| {c} | {n_cells} | {branch} | {k / t_sep:.2f} | {k / t_naive:.2f} | {k / t_grouped:.2f} "
                   f"| {t_sep / t_grouped:.2f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds (default: preset)")
+    parser.add_argument("--only", choices=SECTIONS, default=None, help="run one section (default: all)")
+    args = parser.parse_args()
+    if args.rounds is not None and args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    p = PRESETS[args.preset]
+    rounds = args.rounds or p["rounds"]
+    torch.manual_seed(args.seed)
+    threads = torch.get_num_threads()
+    print(f"# supernet_bench ({platform.machine()}, CPU, {threads} threads, torch {torch.__version__})\n")
+    sections = [args.only] if args.only else list(SECTIONS)
+    if "layout" in sections:
+        _layout_section(p, rounds, args.seed)
+    if "coalitions" in sections:
+        _coalition_section(p, args.seed)
+    if "precision" in sections:
+        _precision_section(p, rounds, args.seed)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (max RSS) {peak:.0f} MiB")
 
