@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from advbench import PGD, ThreatModel, autocast_for, pgd_train, predict
+from advbench import PGD, ThreatModel, autocast_for, configure_device, pgd_train, predict, to_device
 from torch import nn
 
 CPU = torch.device("cpu")
@@ -63,3 +63,21 @@ def test_bf16_on_cuda() -> None:
     conv = nn.Conv2d(3, 4, 3).cuda()
     with autocast_for(torch.device("cuda"), "bf16"):
         assert conv(torch.rand(2, 3, 8, 8, device="cuda")).dtype == torch.bfloat16
+
+
+def test_transfers_and_settings_leave_cpu_work_alone() -> None:
+    t = torch.rand(3, 2)
+    assert to_device(t, CPU) is t  # no copy, no pinning on CPU
+    before = torch.backends.cudnn.benchmark
+    configure_device(CPU)
+    assert torch.backends.cudnn.benchmark == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_transfers_are_pinned_and_settings_tuned() -> None:
+    cuda = torch.device("cuda")
+    t = torch.rand(64, 3, 8, 8)
+    moved = to_device(t, cuda)
+    assert moved.device.type == "cuda" and torch.equal(moved.cpu(), t)
+    configure_device(cuda)
+    assert torch.backends.cudnn.benchmark

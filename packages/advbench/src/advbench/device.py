@@ -1,4 +1,4 @@
-"""Device selection and numeric precision shared by every command (``--device auto``, ``--precision``)."""
+"""Device selection, transfers and numeric precision shared by every command (``--device``, ``--precision``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-__all__ = ["PRECISIONS", "autocast_for", "resolve_device"]
+__all__ = ["PRECISIONS", "autocast_for", "configure_device", "resolve_device", "to_device"]
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -47,3 +47,23 @@ def autocast_for(device: torch.device, precision: str = "fp32") -> contextlib.Ab
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError(f"precision bf16 requested but {device} has no bfloat16 support; use fp32")
     return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def configure_device(device: torch.device) -> None:
+    """Backend settings for work on ``device``: on CUDA, cuDNN's autotuner (``torch.backends.cudnn.benchmark``),
+    which picks the fastest convolution algorithm for each fixed input shape; nothing on CPU.
+
+    The autotuner may pick different algorithms in different processes, so CUDA runs agree to float tolerance
+    rather than bit for bit (CPU runs stay bit-identical for a seed).
+    """
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``.  A CPU tensor bound for CUDA is copied through page-locked memory without blocking,
+    so the transfer overlaps the GPU's work (what ``DataLoader(pin_memory=True)`` does for each batch); on CPU
+    this returns ``t`` itself."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)

@@ -13,7 +13,7 @@ import torch
 from . import __version__
 from .checkpoint import CheckpointInfo, load_checkpoint
 from .data import DataError, TensorData, load_dataset, subset
-from .device import PRECISIONS, autocast_for
+from .device import PRECISIONS, autocast_for, configure_device
 from .distributed import BACKENDS, DistContext, init_distributed, sharded
 from .files import check_output_dir
 from .report import write_outputs
@@ -128,6 +128,7 @@ def evaluate(model_path: str | Path, cfg: EvalConfig) -> dict[str, Any]:
 
 def _evaluate(model_path: str | Path, cfg: EvalConfig, ctx: DistContext, device: torch.device) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
+    configure_device(device)
     model, info = load_checkpoint(model_path, arch=cfg.arch, device=device)
     data, note = _load_data(cfg, info)
     x = data.x

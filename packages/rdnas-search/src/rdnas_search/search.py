@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from advbench import ThreatModel, autocast_for, pgd_train, resolve_device
+from advbench import ThreatModel, autocast_for, configure_device, pgd_train, resolve_device, to_device
 from advbench.checkpoint import CheckpointError, safe_load
 from advbench.distributed import DistContext, all_gather_array, barrier, init_distributed
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
@@ -151,6 +151,7 @@ class Searcher:
             self.dist, self.device = init_distributed(cfg.device, cfg.dist_backend)
         else:
             self.dist, self.device = group, resolve_device(cfg.device)
+        configure_device(self.device)
         self.train_data, self.val_data = search_split(cfg.dataset, cfg.n_train, cfg.n_val, cfg.seed, cfg.data_root)
         torch.manual_seed(cfg.seed)
         self.net = build_supernet(cfg, self.train_data.num_classes).to(self.device)
@@ -182,7 +183,7 @@ class Searcher:
         return autocast_for(self.device, self.cfg.precision)
 
     def _to(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
+        x = to_device(x, self.device)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
     def _composite_loss(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator | None,
@@ -236,11 +237,12 @@ class Searcher:
             elif torch.rand(1, generator=gen).item() < 0.5:
                 x = x.flip(3)
             share = local_share(len(idx), ctx)
-            x, y = self._to(x[share]), self.train_data.y[idx][share].to(self.device)
+            x, y = self._to(x[share]), to_device(self.train_data.y[idx][share], self.device)
             vidx = val_order[(b * cfg.batch_size) % len(val_order) :][: cfg.batch_size]
             if darts and len(vidx) >= ctx.world_size:  # first-order DARTS: an alpha step on a validation batch
                 vshare = local_share(len(vidx), ctx)
-                xv, yv = self._to(self.val_data.x[vidx][vshare]), self.val_data.y[vidx][vshare].to(self.device)
+                xv = self._to(self.val_data.x[vidx][vshare])
+                yv = to_device(self.val_data.y[vidx][vshare], self.device)
                 self.a_opt.zero_grad(set_to_none=True)
                 arch_loss, _, _, t_att = self._composite_loss(xv, yv, attack_gen)
                 (arch_loss * loss_scale(len(yv), len(vidx), ctx)).backward()
@@ -368,7 +370,7 @@ class Searcher:
         permutation of the validation set) and its adversarial versions (crafted once, full supernet)."""
         gen = torch.Generator().manual_seed(_seed_for(self.cfg.seed, epoch, "score"))
         idx = torch.randperm(len(self.val_data), generator=gen)[: n_images or self.cfg.n_score]
-        x, y = self._to(self.val_data.x[idx]), self.val_data.y[idx].to(self.device)
+        x, y = self._to(self.val_data.x[idx]), to_device(self.val_data.y[idx], self.device)
         if not self.cfg.adversarial:
             return x, y, None, 0.0
         self.net.eval()

@@ -28,11 +28,13 @@ from advbench import (
     ThreatModel,
     autocast_for,
     build_model,
+    configure_device,
     list_models,
     load_dataset,
     pgd_train,
     save_checkpoint,
     subset,
+    to_device,
 )
 from advbench.distributed import all_gather_array, barrier, init_distributed, sharded
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
@@ -134,6 +136,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
         raise RunDirError(f"{run} already holds a training run; use --resume {run} or another --out")
     if resume:
         ctx, device = init_distributed(cfg.device, cfg.dist_backend)  # the saved config's device
+    configure_device(device)
     train, test = _data(cfg)
     arch, kwargs, description = resolve_model_spec(spec, cfg, train.num_classes)
     barrier(ctx)  # every rank has read the directory before rank 0 writes to it
@@ -177,10 +180,10 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 if len(idx) < ctx.world_size:  # a last batch too small to give every rank an image: dropped by all
                     continue
                 share = local_share(len(idx), ctx)  # augment the whole batch as one process would, keep a share
-                x = crop_flip(train.x[idx], gen)[share].to(device)
+                x = to_device(crop_flip(train.x[idx], gen)[share], device)
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                y = train.y[idx][share].to(device)
+                y = to_device(train.y[idx][share], device)
                 with autocast_for(device, cfg.precision):  # backward stays outside the region
                     x_adv = pgd_train(_MainHead(model), x, y, threat, attack_gen)
                     out = ddp_model(x_adv)

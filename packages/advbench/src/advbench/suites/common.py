@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from ..attacks import Attack, predict
+from ..device import to_device
 from ..distributed import DistContext, all_gather_array, batch_block, current_group, sharded
 
 __all__ = ["SanityCheck", "accuracy_under", "adversarial_predictions", "model_size", "non_increasing",
@@ -42,7 +43,8 @@ def adversarial_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor, 
     shown = progress and (group is None or group.is_main)
     with sharded(DistContext()):  # an attack run on this rank's batch must not shard it again
         for i in tqdm(range(lo, hi, batch_size), desc=desc, leave=False, disable=not shown):
-            xb, yb = x[i : min(i + batch_size, hi)].to(device), y[i : min(i + batch_size, hi)].to(device)
+            j = min(i + batch_size, hi)
+            xb, yb = to_device(x[i:j], device), to_device(y[i:j], device)
             xa = xb if attack is None else attack(model, xb, yb)
             preds.append(predict(model, xa).cpu())
     mine = torch.cat(preds)
