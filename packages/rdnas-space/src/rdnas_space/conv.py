@@ -8,8 +8,8 @@ both in the weight gradient of a channels_last convolution:
   OpenMP thread the process aborts ("double free or corruption") or segfaults; at two it often spins forever;
   sometimes it only returns a wrong weight gradient.  ``tools/conv_sweep.py`` measures the set.
 - in bfloat16 (``precision=bf16``), oneDNN's ``jit_bf16`` backward-weights kernel returns garbage (values
-  near 1e34, inf or NaN) for depthwise convolutions with dilation 2 (DARTS' ``dil_conv``) on inputs of 30x30
-  and larger, at one thread and at two.
+  near 1e34, inf or NaN) for depthwise convolutions with dilation 2 (DARTS' ``dil_conv``) on inputs of some
+  widths (29-32 and 48 measured), at one thread and at two.
 
 The forward pass and the input gradient are not affected, nor is any NCHW convolution.
 
