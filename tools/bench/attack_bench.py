@@ -7,7 +7,8 @@ JPEG test split from ../shared/data.  Both attacks: eps 8/255, step 2/255, 20
 steps, random start.  advbench drops samples from the batch once they are
 misclassified (their adversarial example is kept), which is where its speed
 comes from; robust accuracy is printed beside throughput so the comparison is
-at equal strength.
+at equal strength.  advbench also runs under bfloat16 autocast (``--precision bf16``),
+with its robust accuracy beside fp32's: lower precision must not inflate robustness.
 
 Usage: python tools/bench/attack_bench.py [--preset cpu|smoke] [--seed 0]
 """
@@ -23,7 +24,17 @@ from pathlib import Path
 
 import torch
 import torchattacks
-from advbench import PGD, Classifier, ThreatModel, build_model, load_checkpoint, load_dataset, predict, subset
+from advbench import (
+    PGD,
+    Classifier,
+    ThreatModel,
+    autocast_for,
+    build_model,
+    load_checkpoint,
+    load_dataset,
+    predict,
+    subset,
+)
 from torch import nn
 
 PRESETS = {"cpu": {"n": 512, "batch": 128, "train": 5000, "epochs": 3}, "smoke": {"n": 64, "batch": 32, "train": 500,
@@ -49,15 +60,22 @@ def _train_robust_cnn(train, epochs: int, seed: int) -> Classifier:
     return model.eval()
 
 
+def _advbench(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, seed: int, precision: str
+              ) -> tuple[float, float]:
+    """Images/s and robust accuracy (%) of advbench's PGD-20 at ``precision``."""
+    ours = PGD(ThreatModel(eps=8 / 255, step=2 / 255, steps=20), seed=seed)
+    t0 = time.perf_counter()
+    with autocast_for(torch.device("cpu"), precision):
+        robust = sum(int(ours.perturb(model, x[i : i + batch], y[i : i + batch]).robust.sum())
+                     for i in range(0, len(y), batch))
+    return len(y) / (time.perf_counter() - t0), 100 * robust / len(y)
+
+
 def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, seed: int
          ) -> tuple[float, float, float, float]:
     threat = ThreatModel(eps=8 / 255, step=2 / 255, steps=20)
-    ours = PGD(threat, seed=seed)
     theirs = torchattacks.PGD(model, eps=threat.eps, alpha=threat.step, steps=threat.steps, random_start=True)
-    t0 = time.perf_counter()
-    robust_ours = sum(int(ours.perturb(model, x[i : i + batch], y[i : i + batch]).robust.sum())
-                      for i in range(0, len(y), batch))
-    t_ours = time.perf_counter() - t0
+    ours_rate, acc_ours = _advbench(model, x, y, batch, seed, "fp32")
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     robust_theirs = 0
@@ -66,7 +84,7 @@ def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, seed: i
         robust_theirs += int((predict(model, adv) == y[i : i + batch]).sum())
     t_theirs = time.perf_counter() - t0
     n = len(y)
-    return n / t_theirs, n / t_ours, 100 * robust_theirs / n, 100 * robust_ours / n
+    return n / t_theirs, ours_rate, 100 * robust_theirs / n, acc_ours
 
 
 def main() -> None:
@@ -86,12 +104,15 @@ def main() -> None:
           f"torchattacks {torchattacks.__version__})\n")
     print(f"PGD-20, eps 8/255, step 2/255, random start; {p['n']} CIFAR-10 test images (JPEG copy), "
           f"batch {p['batch']}\n")
-    print("| model | torchattacks img/s | advbench img/s | ratio | robust acc torchattacks | robust acc advbench |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model | torchattacks img/s | advbench img/s | ratio | advbench bf16 img/s | bf16 / fp32 "
+          "| robust acc torchattacks | robust acc advbench | robust acc advbench bf16 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, model in models.items():
         model.eval()
         ta, ab, acc_ta, acc_ab = _run(model, test.x, test.y, p["batch"], args.seed)
-        print(f"| {name} | {ta:.1f} | {ab:.1f} | {ab / ta:.2f}x | {acc_ta:.2f}% | {acc_ab:.2f}% |")
+        ab16, acc16 = _advbench(model, test.x, test.y, p["batch"], args.seed, "bf16")
+        print(f"| {name} | {ta:.1f} | {ab:.1f} | {ab / ta:.2f}x | {ab16:.1f} | {ab16 / ab:.2f}x | {acc_ta:.2f}% "
+              f"| {acc_ab:.2f}% | {acc16:.2f}% |")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (max RSS) {peak:.0f} MiB")
 
