@@ -11,6 +11,7 @@ from advbench import load_checkpoint
 from advbench.cli import main as advbench_main
 from rdnas_search import ConfigError, NonFiniteLossError, RunDirError, apply_overrides, train_preset
 from rdnas_search.train import resolve_model_spec, run_train
+from rdnas_space import random_genotype
 
 
 @pytest.mark.slow
@@ -64,6 +65,12 @@ def test_model_specs() -> None:
     assert resolve_model_spec("resnet18", cfg, 10)[:2] == ("resnet18", {"num_classes": 10})
     with pytest.raises(ValueError, match="not a genotype file"):
         resolve_model_spec("nothing_like_this", cfg, 10)
+    arch, kwargs, description = resolve_model_spec("random:2", cfg, 10)
+    assert kwargs["dual"] is True and kwargs["channels"] == cfg.channels and description == "random genotype random:2"
+    assert kwargs["genotype"] == random_genotype(2).to_dict() != resolve_model_spec("random:3", cfg, 10)[1]["genotype"]
+    for bad in ("random:", "random:-1", "random:x"):
+        with pytest.raises(ValueError, match="non-negative integer"):
+            resolve_model_spec(bad, cfg, 10)
     with pytest.raises(ConfigError, match="fusion"):
         apply_overrides(cfg, {"fusion": "se"})
 

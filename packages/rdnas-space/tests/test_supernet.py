@@ -17,6 +17,7 @@ from rdnas_space import (
     count_parameters,
     derive_cell,
     eca_kernel_size,
+    random_genotype,
 )
 
 
@@ -104,6 +105,28 @@ def test_bad_genotype_files(tmp_path) -> None:
         Genotype.from_json(bad)
     with pytest.raises(ValueError, match="does not exist"):
         Genotype.from_json(tmp_path / "missing.json")
+
+
+def test_random_genotypes_are_seeded_valid_and_cover_the_space() -> None:
+    assert random_genotype(3) == random_genotype(3)
+    drawn = [random_genotype(seed) for seed in range(200)]
+    assert len({g.to_darts() for g in drawn}) == 200
+    ops, inputs_of_last_node = set(), set()
+    for g in drawn:
+        assert g.is_dual
+        for cell in (g.normal, g.reduce, g.robust):
+            assert len(cell) == 8
+            for node in range(4):
+                (_, a), (_, b) = cell[2 * node : 2 * node + 2]
+                assert a != b and 0 <= a < node + 2 and 0 <= b < node + 2  # two distinct earlier states
+            ops |= {op for op, _ in cell}
+            inputs_of_last_node |= {idx for _, idx in cell[6:]}
+    assert ops == set(DARTS_PRIMITIVES) - {"none"}  # every op the derive rule can pick, never none
+    assert inputs_of_last_node == set(range(5))
+    single = random_genotype(0, dual=False)
+    assert not single.is_dual and single.normal == random_genotype(0).normal
+    with pytest.raises(ValueError, match="non-negative"):
+        random_genotype(-1)
 
 
 @pytest.mark.parametrize(("name", "published_m"), [("darts_v2", 3.3), ("pdarts", 3.4), ("advrush", 4.2)])

@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="adversarially train a derived network, then evaluate it")
     _common(train)
     train.add_argument("--genotype", default=None,
-                       help="genotype.json, a published genotype (darts_v2, pdarts, advrush) or an advbench arch")
+                       help="genotype.json, a published genotype (darts_v2, pdarts, advrush), random:SEED (a "
+                            "dual-branch genotype drawn uniformly, the random baseline) or an advbench arch")
     rep = sub.add_parser("report", help="re-render a search run's derived result, plots and report.md")
     rep.add_argument("run_dir", metavar="RUN_DIR", help="a search run directory whose epochs are all done")
     nb = sub.add_parser("nb201", help="NAS-Bench-201 lookup mode: seeded searches, derived cells looked up")

@@ -39,7 +39,7 @@ from advbench import (
 from advbench.distributed import all_gather_array, barrier, init_distributed, sharded
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from advbench.suites import run_whitebox
-from rdnas_space import PUBLISHED_GENOTYPES, Genotype, to_channels_last
+from rdnas_space import PUBLISHED_GENOTYPES, Genotype, random_genotype, to_channels_last
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -51,6 +51,8 @@ from .searchdata import crop_flip
 __all__ = ["run_train", "TrainOutcome", "resolve_model_spec", "default_archive"]
 
 CHECKPOINT = "train_checkpoint.pt"
+RANDOM_PREFIX = "random:"
+"""``--genotype random:SEED``: a dual-branch genotype drawn uniformly from the space (the random baseline)."""
 CKPT_FORMAT = "rdnas-train-checkpoint/1"
 
 
@@ -80,19 +82,30 @@ def resolve_model_spec(spec: str, cfg: TrainConfig, n_classes: int) -> tuple[str
                   "n_cells": cfg.baseline_n_cells, "dual": False, "auxiliary": cfg.auxiliary}
         return "rdnas_genotype", kwargs, f"published genotype {spec}"
     path = Path(spec)
-    if path.suffix == ".json" or path.exists():
-        g = Genotype.from_json(path)
+    if spec.startswith(RANDOM_PREFIX) or path.suffix == ".json" or path.exists():
+        if spec.startswith(RANDOM_PREFIX):
+            g, source = _random_genotype(spec), f"random genotype {spec}"
+        else:
+            g, source = Genotype.from_json(path), f"genotype {path}"
         dual = g.is_dual
         kwargs = {"num_classes": n_classes, "genotype": g.to_dict(),
                   "channels": cfg.channels if dual else cfg.baseline_channels,
                   "n_cells": cfg.n_cells if dual else cfg.baseline_n_cells, "dual": dual,
                   "fusion": cfg.fusion, "auxiliary": cfg.auxiliary,
                   "stem_multiplier": cfg.stem_multiplier if dual else 3}
-        return "rdnas_genotype", kwargs, f"genotype {path}"
+        return "rdnas_genotype", kwargs, source
     if spec in list_models():
         return spec, {"num_classes": n_classes}, f"advbench model {spec}"
-    raise ValueError(f"{spec!r} is not a genotype file, a published genotype ({', '.join(PUBLISHED_GENOTYPES)}) "
-                     f"or an advbench architecture ({', '.join(list_models())})")
+    raise ValueError(f"{spec!r} is not a genotype file, a published genotype ({', '.join(PUBLISHED_GENOTYPES)}), "
+                     f"{RANDOM_PREFIX}SEED or an advbench architecture ({', '.join(list_models())})")
+
+
+def _random_genotype(spec: str) -> Genotype:
+    """The dual-branch genotype ``random:SEED`` names (:func:`rdnas_space.random_genotype`)."""
+    text = spec[len(RANDOM_PREFIX):]
+    if not text.isdigit():
+        raise ValueError(f"{spec!r}: a random genotype is named {RANDOM_PREFIX}SEED with a non-negative integer seed")
+    return random_genotype(int(text))
 
 
 def _data(cfg: TrainConfig) -> tuple[TensorData, TensorData]:

@@ -16,7 +16,7 @@ from .cells import Cell, DualBranchCell, DualBranchSearchCell, SearchCell, edge_
 from .conv import Conv2d, conv2d, conv_is_hazardous, guard_convolutions, to_channels_last
 from .draw import draw_cell, draw_genotype, plot_alpha_heatmaps
 from .fusion import ECA, FUSIONS, Fusion, eca_kernel_size
-from .genotype import ADVRUSH, DARTS_V2, PDARTS, PUBLISHED_GENOTYPES, Genotype
+from .genotype import ADVRUSH, DARTS_V2, PDARTS, PUBLISHED_GENOTYPES, Genotype, random_genotype
 from .measure import count_flops, count_parameters
 from .mixed import MixedOp
 from .nb201 import (
@@ -48,6 +48,6 @@ __all__ = [
     "PUBLISHED_GENOTYPES", "SearchCell", "Supernet", "SupernetBase", "SupernetConfig", "arch_to_ops", "build_op",
     "code_to_ops", "conv2d", "conv_is_hazardous", "count_flops", "count_parameters", "default_table_path",
     "derive_cell", "draw_cell", "draw_genotype", "eca_kernel_size", "edge_endpoints", "group_batch_statistics",
-    "guard_convolutions", "n_edges", "ops_to_arch", "ops_to_code", "plot_alpha_heatmaps", "sample_cells",
-    "to_channels_last",
+    "guard_convolutions", "n_edges", "ops_to_arch", "ops_to_code", "plot_alpha_heatmaps", "random_genotype",
+    "sample_cells", "to_channels_last",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from .ops import DARTS_PRIMITIVES
 
-__all__ = ["Genotype", "DARTS_V2", "PDARTS", "ADVRUSH", "PUBLISHED_GENOTYPES"]
+__all__ = ["Genotype", "DARTS_V2", "PDARTS", "ADVRUSH", "PUBLISHED_GENOTYPES", "random_genotype"]
 
 CellSpec = list[tuple[str, int]]
 
@@ -147,6 +148,33 @@ class Genotype:
         for kw in tree.keywords:
             fields[kw.arg] = _literal(kw.value)
         return cls.from_dict(fields)
+
+
+def random_genotype(seed: int, dual: bool = True, n_nodes: int = 4,
+                    primitives: tuple[str, ...] = DARTS_PRIMITIVES) -> Genotype:
+    """A genotype drawn uniformly from what the DARTS derive rule can output: the random-search baseline.
+
+    For every cell (normal, reduce and, if ``dual``, robust) and every intermediate node, two distinct input
+    states uniformly among the earlier ones and, on each, an operation uniformly among ``primitives`` other
+    than ``none`` (the derive rule never picks it).  The same seed gives the same genotype on every machine
+    (Python's :class:`random.Random`, not torch's generator).
+    """
+    if seed < 0:
+        raise ValueError(f"a random genotype's seed must be a non-negative integer, got {seed}")
+    rng = random.Random(seed)
+    ops = [p for p in primitives if p != "none"]
+    concat = list(range(2, 2 + n_nodes))
+
+    def cell() -> CellSpec:
+        genes: CellSpec = []
+        for node in range(n_nodes):
+            genes += [(rng.choice(ops), src) for src in sorted(rng.sample(range(node + 2), 2))]
+        return genes
+
+    normal, reduce = cell(), cell()
+    robust = cell() if dual else None
+    return Genotype(normal=normal, normal_concat=concat, reduce=reduce, reduce_concat=concat, robust=robust,
+                    robust_concat=concat if dual else None)
 
 
 def _literal(node: ast.expr) -> Any:
