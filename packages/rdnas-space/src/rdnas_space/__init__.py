@@ -13,6 +13,7 @@ networks from genotypes, parameter/FLOP counts and drawings::
 from .base import SupernetBase
 from .batchnorm import BatchNorm2d, group_batch_statistics
 from .cells import Cell, DualBranchCell, DualBranchSearchCell, SearchCell, edge_endpoints, n_edges
+from .compiled import REGION_TYPES, compile_counters, compile_regions
 from .conv import Conv2d, conv2d, conv_is_hazardous, guard_convolutions, to_channels_last
 from .draw import draw_cell, draw_genotype, plot_alpha_heatmaps
 from .fusion import ECA, FUSIONS, Fusion, eca_kernel_size
@@ -45,8 +46,9 @@ __all__ = [
     "DARTS_PRIMITIVES", "DARTS_V2", "DualBranchCell", "DualBranchSearchCell", "ECA", "FUSIONS", "Fusion",
     "Genotype", "GenotypeNetwork", "MixedOp", "NB201Cell", "NB201Network", "NB201SearchCell", "NB201Supernet",
     "NB201Table", "NB201_EDGES", "NB201_OPS", "NB201_PRIMITIVES", "NetworkConfig", "Normalize", "PDARTS",
-    "PUBLISHED_GENOTYPES", "SearchCell", "Supernet", "SupernetBase", "SupernetConfig", "arch_to_ops", "build_op",
-    "code_to_ops", "conv2d", "conv_is_hazardous", "count_flops", "count_parameters", "default_table_path",
+    "PUBLISHED_GENOTYPES", "REGION_TYPES", "SearchCell", "Supernet", "SupernetBase", "SupernetConfig",
+    "arch_to_ops", "build_op", "code_to_ops", "compile_counters", "compile_regions", "conv2d", "conv_is_hazardous",
+    "count_flops", "count_parameters", "default_table_path",
     "derive_cell", "draw_cell", "draw_genotype", "eca_kernel_size", "edge_endpoints", "group_batch_statistics",
     "guard_convolutions", "n_edges", "ops_to_arch", "ops_to_code", "plot_alpha_heatmaps", "random_genotype",
     "sample_cells", "to_channels_last",

@@ -11,6 +11,11 @@ the mask is known to zero an operation: the ``none`` operation is never run
 operation present in at most half of the samples runs on those samples alone
 (above half, gathering and scattering costs more than the computation it saves,
 so the operation runs on the whole batch with weight 0 where it is absent).
+
+With ``dense = True`` none of that is skipped: every operation but ``none`` runs
+on every sample and the mask only multiplies the weights, so no Python branch
+depends on the mask's values.  The compiled regions of
+:mod:`rdnas_space.compiled` need this: one graph then serves every coalition.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class MixedOp(nn.Module):
         self.ops = nn.ModuleList(self._build(space, name, c_in, c_out, stride, affine) for name in primitives)
         self._active = [i for i, name in enumerate(primitives) if name != "none"]
         self._preact = [getattr(op, "starts_with_relu", False) for op in self.ops]
+        self.dense = False
 
     @staticmethod
     def _build(space: str, name: str, c_in: int, c_out: int, stride: int, affine: bool) -> nn.Module:
@@ -82,6 +88,8 @@ class MixedOp(nn.Module):
             xr: ``relu(x)`` if the caller already has it (shared among the edge's ops).
             renormalize: rescale the present weights to sum 1 (per sample).
         """
+        if self.dense:
+            return self._forward_dense(x, weights, mask, xr, renormalize)
         if mask is None:
             out = None
             for i in self._active:
@@ -91,6 +99,25 @@ class MixedOp(nn.Module):
         if mask.dim() == 1:
             return self._forward_shared(x, weights, mask, xr, renormalize)
         return self._forward_per_sample(x, weights, mask, xr, renormalize)
+
+    def _forward_dense(self, x: torch.Tensor, weights: torch.Tensor, mask: EdgeMask, xr: torch.Tensor | None,
+                       renormalize: bool) -> torch.Tensor:
+        """Every operation on every sample, weighted by ``w * m`` (a mask's values never steer control flow)."""
+        if mask is None:
+            w = weights
+        else:
+            if mask.dim() == 2 and mask.shape != (x.shape[0], len(self.ops)):
+                raise ValueError(f"per-sample mask must have shape [{x.shape[0]}, {len(self.ops)}], "
+                                 f"got {tuple(mask.shape)}")
+            w = weights * mask.to(weights.dtype)
+            if renormalize:
+                w = w / w.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+        out = None
+        for i in self._active:
+            wi = w[..., i] if w.dim() == 1 else w[:, i, None, None, None]
+            y = wi * self._run(i, x, xr)
+            out = y if out is None else out + y
+        return out if out is not None else x.new_zeros(self._out_shape(x, x.shape[0]))
 
     def _forward_shared(self, x: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor,
                         xr: torch.Tensor | None, renormalize: bool) -> torch.Tensor:
@@ -143,8 +170,11 @@ class MixedOp(nn.Module):
         w = weights[None, :] * group_mask.to(weights.dtype)  # [k, O]
         if renormalize:
             w = w / w.sum(dim=1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-        present = group_mask.any(dim=0).cpu().tolist()
-        used = [i for i in self._active if present[i]]
+        if self.dense:
+            used = self._active
+        else:
+            present = group_mask.any(dim=0).cpu().tolist()
+            used = [i for i in self._active if present[i]]
         if not used:
             return x.new_zeros(self._out_shape(x, k * x.shape[0]))
         ys = torch.stack([self._run(i, x, xr) for i in used])  # [U, B, C, H, W]
