@@ -74,6 +74,33 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(smoke_run: Path, tmp_
         run_search(search_preset("smoke"), run, resume=True)
 
 
+@pytest.mark.slow
+def test_compiled_search_resumes_bit_identically_with_bounded_graphs(tmp_path: Path, monkeypatch) -> None:
+    """``--set compile=true`` on the NB201 smoke search (the dual space's cells trace too slowly for the suite;
+    ``rdnas-space``'s test_compiled checks them against eager): regions traced with aot_eager, inductor's front
+    end, resume to the same alphas, and a whole run compiles a bounded number of graphs, none past the limit."""
+    import functools
+
+    from rdnas_search import nb201_preset
+    from rdnas_search import search as search_module
+    from rdnas_space import compile_counters, compile_regions
+    from rdnas_space.compiled import RECOMPILE_LIMIT
+
+    monkeypatch.setattr(search_module, "compile_regions", functools.partial(compile_regions, backend="aot_eager"))
+    cfg = apply_overrides(nb201_preset("smoke"), {"compile": True})
+    torch._dynamo.reset()
+    before = compile_counters()
+    whole = run_search(cfg, tmp_path / "whole")
+    graphs = compile_counters()["graphs"] - before["graphs"]
+    # 3 stage geometries x (training, validation, coalition) passes, and a smaller last batch
+    assert 0 < graphs <= 12 < RECOMPILE_LIMIT
+    run_search(cfg, tmp_path / "resumed", stop_after=1)
+    resumed = run_search(cfg, tmp_path / "resumed", resume=True)
+    assert set(resumed.alphas) == set(whole.alphas)
+    assert all(torch.equal(resumed.alphas[b], whole.alphas[b]) for b in whole.alphas)
+    assert (tmp_path / "resumed" / "cell.json").read_text() == (tmp_path / "whole" / "cell.json").read_text()
+
+
 def test_resume_refuses_non_runs(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="not a search run directory"):
         run_search(search_preset("smoke"), tmp_path, resume=True)

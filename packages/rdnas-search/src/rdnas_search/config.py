@@ -103,6 +103,9 @@ class SearchConfig:
     arch_weight_decay: float = 1e-3
     channels_last: bool = True
     precision: str = "fp32"  # fp32 | bf16: autocast for weight training, attacks and coalition scoring
+    # regional torch.compile of every cell (rdnas_space.compile_regions): off by default, because on the
+    # measured 2-core CPU compiled steps were slower than eager and compiling takes minutes (docs/results.md)
+    compile: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -188,13 +191,15 @@ class TrainConfig:
     gamma: float = 0.1
     grad_clip: float = 5.0
     # adversarial training
-    eps: float = 8 / 255
+    eps: float = 8 / 255  # the evaluation's radius, and the training attack's unless attack_eps is set
+    attack_eps: float | None = None  # the training attack's radius (None: eps); a smaller one trades robustness
     attack_step: float = 0.01
     attack_steps: int = 7
     # evaluation after training (advbench whitebox suite)
     eval_autoattack: bool = True
     channels_last: bool = True
     precision: str = "fp32"  # fp32 | bf16: autocast for training and its attacks; the evaluation stays fp32
+    compile: bool = False  # regional torch.compile of every cell; off by default, as in SearchConfig
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -203,7 +208,14 @@ class TrainConfig:
         if self.dataset not in ("cifar10", "cifar100", "svhn", "imagefolder", "archive"):
             raise ConfigError(f"dataset must be one of cifar10, cifar100, svhn, imagefolder, archive; "
                               f"got {self.dataset!r}")
+        if self.attack_eps is not None and not 0 <= self.attack_eps <= 1:
+            raise ConfigError(f"attack_eps must lie in [0, 1] (images are in [0, 1]), got {self.attack_eps}")
         _check_common(self)
+
+    @property
+    def train_eps(self) -> float:
+        """The training attack's radius: ``attack_eps`` if set, else the evaluation's ``eps``."""
+        return self.eps if self.attack_eps is None else self.attack_eps
 
 
 def _check_common(cfg: SearchConfig | TrainConfig) -> None:

@@ -42,7 +42,7 @@ from advbench import ThreatModel, autocast_for, configure_device, pgd_train, res
 from advbench.checkpoint import CheckpointError, safe_load
 from advbench.distributed import DistContext, all_gather_array, barrier, init_distributed
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
-from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, to_channels_last
+from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, compile_regions, to_channels_last
 from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
 from rose_estimator.stats import normalize_weights
 from torch import nn
@@ -157,6 +157,8 @@ class Searcher:
         self.net = build_supernet(cfg, self.train_data.num_classes).to(self.device)
         if cfg.channels_last:
             self.net = to_channels_last(self.net)
+        if cfg.compile:
+            self.net = compile_regions(self.net)
         self.w_opt = torch.optim.SGD(self.net.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                      weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=cfg.epochs, eta_min=cfg.lr_min)

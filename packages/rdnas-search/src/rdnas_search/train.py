@@ -39,7 +39,7 @@ from advbench import (
 from advbench.distributed import all_gather_array, barrier, init_distributed, sharded
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from advbench.suites import run_whitebox
-from rdnas_space import PUBLISHED_GENOTYPES, Genotype, random_genotype, to_channels_last
+from rdnas_space import PUBLISHED_GENOTYPES, Genotype, compile_regions, random_genotype, to_channels_last
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -162,10 +162,12 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     model = Classifier(build_model(arch, **kwargs), mean, std).to(device)
     if cfg.channels_last:
         model = to_channels_last(model)
+    if cfg.compile:
+        compile_regions(model.net)
     ddp_model = wrap_ddp(model, ctx, device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
-    threat = ThreatModel(eps=cfg.eps, step=cfg.attack_step, steps=cfg.attack_steps)
+    threat = ThreatModel(eps=cfg.train_eps, step=cfg.attack_step, steps=cfg.attack_steps)
     history: list[dict[str, Any]] = []
     epoch0 = 0
     if state is not None:
@@ -270,7 +272,7 @@ def _train_report(description: str, cfg: TrainConfig, history: list[dict[str, An
     keys = [k for k in labels if k in acc]
     lines = [f"# Adversarial training: {description}", "",
              f"Preset `{cfg.preset}`, seed {cfg.seed}: {cfg.epochs} epochs, PGD-{cfg.attack_steps} "
-             f"(eps {cfg.eps * 255:.3g}/255, step {cfg.attack_step * 255:.3g}/255), lr {cfg.lr} x{cfg.gamma} at "
+             f"(eps {cfg.train_eps * 255:.3g}/255, step {cfg.attack_step * 255:.3g}/255), lr {cfg.lr} x{cfg.gamma} at "
              f"{list(cfg.milestones)}, batch {cfg.batch_size}.", "",
              "| epoch | loss | train adv acc | lr | seconds |", "|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['epoch']} | {r['loss']:.3f} | {r['train_adv_acc']:.1f} | {r['lr']:.4g} | {r['time_s']:.0f} |"
