@@ -7,7 +7,8 @@ dual-branch network of the ``cpu`` training preset (16 channels, 5 positions) bu
 
 - ``eager``: the network as it trains today;
 - ``whole``: ``torch.compile`` of the whole network (inductor; one graph for the forward, one for each backward);
-- ``cells``: regional compilation, each cell module compiled (``module.compile()``), stem and head eager.
+- ``cells``: regional compilation, ``rdnas_space.compile_regions`` (what ``--set compile=true`` does): each
+  cell module compiled, stem and head eager.
 
 Compile time is the first step's time less eager's first step, on an empty inductor cache (a temporary
 ``TORCHINDUCTOR_CACHE_DIR``) unless ``--warm-cache``; the graphs compiled are counted from dynamo's counters.
@@ -16,6 +17,7 @@ the median over rounds of eager time / contender time, with the range; ``break-e
 after which the compiled contender has paid back its compile time (``never`` when it is slower).
 
 Usage: python tools/bench/compile_bench.py [--preset cpu|smoke] [--seed 0] [--rounds N] [--warm-cache]
+       [--contenders eager,cells]
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from collections.abc import Callable
 
 import torch
 from advbench import ThreatModel, pgd_train
-from rdnas_space import GenotypeNetwork, NetworkConfig, random_genotype, to_channels_last
+from rdnas_space import GenotypeNetwork, NetworkConfig, compile_regions, random_genotype, to_channels_last
 from torch import nn
 
 PRESETS = {
-    "cpu": {"channels": 16, "n_cells": 5, "batch": 64, "steps": 2, "rounds": 4},
-    "smoke": {"channels": 4, "n_cells": 3, "batch": 8, "steps": 1, "rounds": 2},
+    # cpu: the cpu training preset's network and attack (one step with random start, radius 7/255, step 8.75/255)
+    "cpu": {"channels": 16, "n_cells": 5, "batch": 64, "steps": 1, "eps": 7 / 255, "step": 8.75 / 255, "rounds": 4},
+    "smoke": {"channels": 4, "n_cells": 3, "batch": 8, "steps": 1, "eps": 8 / 255, "step": 4 / 255, "rounds": 2},
 }
 CONTENDERS = ("eager", "whole", "cells")
 
@@ -49,8 +52,7 @@ def _network(p: dict, seed: int, mode: str) -> tuple[nn.Module, nn.Module]:
     if mode == "whole":
         return torch.compile(net), net
     if mode == "cells":
-        for cell in net.cells:
-            cell.compile()
+        compile_regions(net)
     return net, net
 
 
@@ -81,7 +83,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds (default: preset)")
     parser.add_argument("--warm-cache", action="store_true",
                         help="keep the inductor cache this machine has (default: compile from an empty one)")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help=f"comma-separated subset of {', '.join(CONTENDERS)} (eager is always run)")
     args = parser.parse_args()
+    contenders = ("eager", *[c for c in CONTENDERS[1:] if c in args.contenders.split(",")])
+    unknown = set(args.contenders.split(",")) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contender(s) {', '.join(sorted(unknown))}; choose from {', '.join(CONTENDERS)}")
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.seed < 0:
@@ -95,12 +103,12 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"# compile_bench ({platform.machine()}, CPU, {threads} threads, torch {torch.__version__})\n")
     b = p["batch"]
-    threat = ThreatModel(eps=8 / 255, step=4 / 255, steps=p["steps"])
+    threat = ThreatModel(eps=p["eps"], step=p["step"], steps=p["steps"])
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.rand(b, 3, 32, 32, generator=gen).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (b,), generator=gen)
     steps, first, graphs = {}, {}, {}
-    for mode in CONTENDERS:
+    for mode in contenders:
         model, net = _network(p, args.seed, mode)
         steps[mode] = _step_fn(model, net, x, y, threat, args.seed)
         before = _graphs()
@@ -109,9 +117,9 @@ def main() -> None:
         steps[mode]()  # the second step compiles what the first did not need (the optimizer's state exists)
         first[mode] = time.perf_counter() - t0
         graphs[mode] = _graphs() - before
-    times: dict[str, list[float]] = {mode: [] for mode in CONTENDERS}
+    times: dict[str, list[float]] = {mode: [] for mode in contenders}
     for _ in range(rounds):
-        for mode in CONTENDERS:
+        for mode in contenders:
             t0 = time.perf_counter()
             steps[mode]()
             times[mode].append(time.perf_counter() - t0)
@@ -123,7 +131,7 @@ def main() -> None:
     print("| contender | graphs compiled | compile s | images/s | ratio (median) | ratio (range) | break-even steps |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     eager = statistics.median(times["eager"])
-    for mode in CONTENDERS:
+    for mode in contenders:
         ratios = [e / t for e, t in zip(times["eager"], times[mode], strict=True)]
         t = statistics.median(times[mode])
         compile_s = max(first[mode] - first["eager"], 0.0)
