@@ -271,11 +271,13 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # (32/64/128 per node), the reading of "stem / reduction channels 32 / 128 / 128" that gives the paper's
     # 4.4M parameters (docs/results.md)
     "paper": TrainConfig(preset="paper", stem_multiplier=1),
-    # cpu: 1,000 training images, 16 channels and 5 positions, 5 epochs with the decay at epoch 4 (the paper's
-    # 75%), PGD-2 (step eps/2), batch 64 - about 5 minutes of training on 2 cores; evaluation on 200 test images.
-    "cpu": TrainConfig(preset="cpu", n_train=1000, n_test=200, channels=16, n_cells=5, baseline_channels=16,
-                       baseline_n_cells=8, epochs=5, batch_size=64, milestones=(4,), attack_steps=2,
-                       attack_step=4 / 255, eval_autoattack=False),
+    # cpu: 5,000 training images, 16 channels and 5 positions, 5 epochs with the decay at epoch 4 (the paper's
+    # 75%), batch 64, one-step attack with random start (Wong et al.'s fast adversarial training: FGSM at radius
+    # 7/255, step 1.25x that) - about 12 minutes on 2 cores; evaluation at 8/255 on 200 test images.  Chosen on
+    # a held-out genotype and seed (random:11, seed 100) among the variants of docs/results.md (variant A4).
+    "cpu": TrainConfig(preset="cpu", n_train=5000, n_test=200, channels=16, n_cells=5, baseline_channels=16,
+                       baseline_n_cells=8, epochs=5, batch_size=64, milestones=(4,), attack_steps=1,
+                       attack_eps=7 / 255, attack_step=8.75 / 255, eval_autoattack=False),
     "smoke": TrainConfig(preset="smoke", n_train=64, n_test=32, channels=4, n_cells=3, baseline_channels=4,
                          baseline_n_cells=3, epochs=1, batch_size=32,
                          milestones=(1,), attack_steps=1, attack_step=8 / 255, eval_autoattack=False,
