@@ -104,7 +104,7 @@ class SearchConfig:
     channels_last: bool = True
     precision: str = "fp32"  # fp32 | bf16: autocast for weight training, attacks and coalition scoring
     # regional torch.compile of every cell (rdnas_space.compile_regions): off by default, because on the
-    # measured 2-core CPU compiled steps were slower than eager and compiling takes minutes (docs/results.md)
+    # measured 2-core CPU compiling takes minutes that a cpu-preset run does not win back (docs/results.md)
     compile: bool = False
     progress: bool = True
 
