@@ -12,6 +12,7 @@ from rdnas_space import (
     Supernet,
     SupernetConfig,
     group_batch_statistics,
+    library_kernels,
     to_channels_last,
 )
 from torch import nn
@@ -85,3 +86,47 @@ def test_a_batch_that_does_not_split_into_groups_is_refused() -> None:
         BatchNorm2d(2)(torch.rand(6, 2, 3, 3))
     with pytest.raises(ValueError, match="at least one sample"), group_batch_statistics(0):
         pass
+
+
+@pytest.mark.parametrize("channels", [1, 4, 8, 12, 16])
+@pytest.mark.parametrize("affine", [False, True])
+def test_narrow_channels_last_batch_norm_equals_torch(channels: int, affine: bool) -> None:
+    """The NCHW detour of narrow channels_last layers (batch statistics) changes nothing but speed: output,
+    layout, gradients and running statistics match ``nn.BatchNorm2d``'s; eval mode is the library's own."""
+    torch.manual_seed(0)
+    ours, ref = BatchNorm2d(channels, affine=affine), nn.BatchNorm2d(channels, affine=affine)
+    if affine:
+        with torch.no_grad():
+            ours.weight.normal_(), ours.bias.normal_()
+        ref.load_state_dict(ours.state_dict())
+    x = (torch.randn(6, channels, 10, 10) * 3 + 1).contiguous(memory_format=torch.channels_last).requires_grad_()
+    out, expected = ours(x), ref(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, expected)
+    grad = torch.randn_like(out)
+    params = [x, *ours.parameters()]
+    for o, r in zip(torch.autograd.grad(out, params, grad), torch.autograd.grad(expected, [x, *ref.parameters()], grad),
+                    strict=True):
+        torch.testing.assert_close(o, r, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours.running_mean, ref.running_mean)
+    torch.testing.assert_close(ours.running_var, ref.running_var)
+    ours.eval(), ref.eval()
+    torch.testing.assert_close(ours(x), ref(x))
+
+
+def test_library_kernels_turns_the_detour_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside ``library_kernels()`` a narrow channels_last layer calls the library with its channels_last input."""
+    seen = []
+    real = nn.functional.batch_norm
+
+    def spy(x, *args, **kwargs):
+        seen.append(x.is_contiguous())
+        return real(x, *args, **kwargs)
+
+    monkeypatch.setattr(nn.functional, "batch_norm", spy)
+    layer = BatchNorm2d(4).train()
+    x = torch.randn(2, 4, 6, 6).contiguous(memory_format=torch.channels_last)
+    layer(x)
+    with library_kernels():
+        layer(x)
+    assert seen == [True, False]

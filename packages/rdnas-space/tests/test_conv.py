@@ -26,6 +26,7 @@ from rdnas_space import (
     conv2d,
     conv_is_hazardous,
     guard_convolutions,
+    library_kernels,
     to_channels_last,
 )
 from torch import nn
@@ -161,3 +162,55 @@ def test_no_plain_conv2d_in_any_network_of_the_space() -> None:
     for net in nets:
         plain = [name for name, m in net.named_modules() if isinstance(m, nn.Conv2d) and type(m) is not Conv2d]
         assert not plain, plain
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("size", [(32, 32), (15, 15), (7, 9)])
+def test_dilated_depthwise_rewrites_equal_the_library_convolution(size: tuple[int, int], kernel: int, stride: int,
+                                                                  layout: str) -> None:
+    """DARTS' ``dil_conv`` (dilation 2, padding 2 * (k - 1) / 2 * 2) through the exact rewrites: the same output,
+    layout and gradients (input, weight, bias) as ``F.conv2d``, to float tolerance."""
+    torch.manual_seed(0)
+    c, pad = 6, kernel - 1
+    x = torch.randn(5, c, *size)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w = torch.randn(c, 1, kernel, kernel, requires_grad=True)
+    b = torch.randn(c, requires_grad=True)
+    ref = nn.functional.conv2d(x, w, b, stride, pad, 2, c)
+    out = conv2d(x, w, b, stride, pad, 2, c)
+    assert out.shape == ref.shape
+    assert out.is_contiguous(memory_format=torch.channels_last) == ref.is_contiguous(memory_format=torch.channels_last)
+    grad = torch.randn_like(ref)
+    for r, o in zip(torch.autograd.grad(ref, (x, w, b), grad), torch.autograd.grad(out, (x, w, b), grad), strict=True):
+        torch.testing.assert_close(o, r, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_dilated_depthwise_convolutions_of_the_space_take_the_rewrites() -> None:
+    """Every dil_conv of a channels_last supernet is routed to a rewrite on CPU (stride 2 always, stride 1 when
+    gradients are needed); CUDA, bf16, undilated and grouped-but-not-depthwise convolutions are not."""
+    from rdnas_space.conv import _dilated_depthwise_rewrite as route
+
+    x = torch.randn(2, 8, 16, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = torch.randn(8, 1, 3, 3, requires_grad=True)
+    assert route(x, w, 2, 2, 2, 8) == "stride2"
+    assert route(x, torch.randn(8, 1, 5, 5), 2, 4, 2, 8) == "stride2"
+    assert route(x, w, 1, 2, 2, 8) == "backward"
+    with torch.no_grad():
+        assert route(x, w, 1, 2, 2, 8) is None  # the library's forward is fast: nothing to rewrite
+        assert route(x, w, 2, 2, 2, 8) == "stride2"
+    assert route(x, w, 1, 1, 1, 8) is None  # undilated
+    assert route(x, torch.randn(4, 2, 3, 3), 1, 2, 2, 4) is None  # grouped, not depthwise
+    assert route(x.bfloat16(), w.bfloat16(), 1, 2, 2, 8) is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert route(x, w, 1, 2, 2, 8) is None
+    with library_kernels():
+        assert route(x, w, 2, 2, 2, 8) is None and route(x, w, 1, 2, 2, 8) is None
+    assert route(x, w, 1, 2, 2, 8) == "backward"
+    net = to_channels_last(Supernet(SupernetConfig(channels=4, n_cells=3)))
+    dilated = [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.dilation[0] > 1]
+    assert dilated and all(isinstance(m, Conv2d) for m in dilated)

@@ -14,7 +14,7 @@ from .base import SupernetBase
 from .batchnorm import BatchNorm2d, group_batch_statistics
 from .cells import Cell, DualBranchCell, DualBranchSearchCell, SearchCell, edge_endpoints, n_edges
 from .compiled import REGION_TYPES, compile_counters, compile_regions
-from .conv import Conv2d, conv2d, conv_is_hazardous, guard_convolutions, to_channels_last
+from .conv import Conv2d, conv2d, conv_is_hazardous, guard_convolutions, library_kernels, to_channels_last
 from .draw import draw_cell, draw_genotype, plot_alpha_heatmaps
 from .fusion import ECA, FUSIONS, Fusion, eca_kernel_size
 from .genotype import ADVRUSH, DARTS_V2, PDARTS, PUBLISHED_GENOTYPES, Genotype, random_genotype
@@ -50,6 +50,6 @@ __all__ = [
     "arch_to_ops", "build_op", "code_to_ops", "compile_counters", "compile_regions", "conv2d", "conv_is_hazardous",
     "count_flops", "count_parameters", "default_table_path",
     "derive_cell", "draw_cell", "draw_genotype", "eca_kernel_size", "edge_endpoints", "group_batch_statistics",
-    "guard_convolutions", "n_edges", "ops_to_arch", "ops_to_code", "plot_alpha_heatmaps", "random_genotype",
-    "sample_cells", "to_channels_last",
+    "guard_convolutions", "library_kernels", "n_edges", "ops_to_arch", "ops_to_code", "plot_alpha_heatmaps",
+    "random_genotype", "sample_cells", "to_channels_last",
 ]

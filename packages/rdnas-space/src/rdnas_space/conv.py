@@ -18,16 +18,50 @@ back in channels_last), and every other convolution as ``torch.nn.functional.con
 convolution module of rdnas-space is a :class:`Conv2d`, which calls it; :func:`to_channels_last` converts any
 model (an advbench ResNet as well) to channels_last and routes its plain ``nn.Conv2d`` modules through the
 same guard, so no convolution the project runs can reach the bad kernel.
+
+The same door holds two exact rewrites of DARTS' dilated depthwise convolutions (``dil_conv``) on CPU in
+float32, where oneDNN has no direct kernel for their gradients and falls back to im2col and GEMM, several
+times slower than the forward pass (docs/results.md, "Where the supernet's step goes"):
+
+- stride 2 with an even padding reads only the even rows and columns of its input, so it *is* a stride-1,
+  undilated convolution of ``x[:, :, ::2, ::2]`` with half the padding (:func:`_dilated_stride2`);
+- stride 1 with "same" padding keeps oneDNN's forward, and its backward is written with fast kernels
+  (:class:`_DilatedDepthwise`): the input gradient is the same dilated convolution of the output gradient with
+  the kernel flipped, and each weight's gradient is the sum of the output gradient times the input shifted by
+  that weight's offset.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 import torch
 from torch import nn
 
-__all__ = ["Conv2d", "conv2d", "conv_is_hazardous", "to_channels_last", "guard_convolutions"]
+__all__ = ["Conv2d", "conv2d", "conv_is_hazardous", "to_channels_last", "guard_convolutions", "library_kernels",
+           "rewrites_enabled"]
+
+_REWRITES: ContextVar[bool] = ContextVar("rdnas_space_cpu_rewrites", default=True)
+
+
+@contextmanager
+def library_kernels() -> Iterator[None]:
+    """Within the block, the CPU rewrites of this module and of :class:`~rdnas_space.BatchNorm2d` are off and
+    every layer runs the library's own kernel (the guard of the faulty kernels stays on): the baseline of the
+    benchmarks, and a way to rule the rewrites out when a result looks wrong."""
+    token = _REWRITES.set(False)
+    try:
+        yield
+    finally:
+        _REWRITES.reset(token)
+
+
+def rewrites_enabled() -> bool:
+    """Whether the CPU rewrites are on (they are, outside :func:`library_kernels`)."""
+    return _REWRITES.get()
 
 _BLOCK = 8
 """oneDNN's input-channel block on AVX2/AVX-512 (weights ``ABcd8b8a``): inputs of 2 to 7 channels fail."""
@@ -86,12 +120,91 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     """``torch.nn.functional.conv2d`` that never reaches the faulty kernel (:func:`conv_is_hazardous`).
 
     A hazardous convolution runs on NCHW copies of its input and weight; its output is returned in
-    channels_last when the input had its channels innermost, so the layout of the network is kept.
+    channels_last when the input had its channels innermost, so the layout of the network is kept.  Dilated
+    depthwise convolutions on CPU take the exact rewrites of the module docstring.
     """
+    rewrite = _dilated_depthwise_rewrite(x, weight, stride, padding, dilation, groups)
+    if rewrite == "stride2":
+        return _dilated_stride2(x, weight, bias, padding)
+    if rewrite == "backward":
+        y = _DilatedDepthwise.apply(x, weight, _pair(padding)[0], _pair(dilation)[0])
+        return y if bias is None else y + bias.view(1, -1, 1, 1)
     if not conv_is_hazardous(x, weight, stride, groups, dilation):
         return nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
     y = nn.functional.conv2d(_as_nchw(x), _as_nchw(weight), bias, stride, padding, dilation, groups)
     return y.contiguous(memory_format=torch.channels_last) if x.stride(1) == 1 else y
+
+
+def _dilated_depthwise_rewrite(x: torch.Tensor, weight: torch.Tensor, stride: int | tuple[int, ...],
+                               padding: int | str | tuple[int, ...], dilation: int | tuple[int, ...],
+                               groups: int) -> str | None:
+    """Which exact rewrite a convolution takes: ``"stride2"``, ``"backward"`` (stride 1, gradients needed) or
+    None (the library's convolution).  Only float32 depthwise convolutions on CPU with a square kernel, equal
+    dilations above 1 and equal integer paddings qualify."""
+    if (not _REWRITES.get() or x.device.type != "cpu" or x.dim() != 4 or x.dtype != torch.float32
+            or weight.dtype != torch.float32
+            or isinstance(padding, str) or groups == 1 or groups != x.shape[1] or weight.shape[0] != groups
+            or weight.shape[1] != 1 or weight.shape[2] != weight.shape[3] or _runs_in_bf16(x)):
+        return None
+    (s_h, s_w), (d_h, d_w), (p_h, p_w) = _pair(stride), _pair(dilation), _pair(padding)
+    if d_h != d_w or d_h < 2 or p_h != p_w:
+        return None
+    k = weight.shape[-1]
+    if (s_h, s_w) == (2, 2) and d_h == 2 and p_h % 2 == 0:
+        h, w = x.shape[-2:]
+        native = [(n + 2 * p_h - d_h * (k - 1) - 1) // 2 + 1 for n in (h, w)]
+        subsampled = [(n + 1) // 2 + p_h - k + 1 for n in (h, w)]
+        return "stride2" if native == subsampled else None
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+    if (s_h, s_w) == (1, 1) and 2 * p_h == d_h * (k - 1) and needs_grad:
+        return "backward"
+    return None
+
+
+def _dilated_stride2(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                     padding: int | tuple[int, ...]) -> torch.Tensor:
+    """A stride-2, dilation-2 depthwise convolution with even padding ``p``: every tap reads an even row and
+    column, so it equals the undilated stride-1 convolution of the even rows and columns with padding p/2."""
+    p = _pair(padding)[0] // 2
+    y = nn.functional.conv2d(x[:, :, ::2, ::2], weight, bias, 1, p, 1, x.shape[1])
+    return y.contiguous(memory_format=torch.channels_last) if x.stride(1) == 1 and x.shape[1] > 1 else y
+
+
+class _DilatedDepthwise(torch.autograd.Function):
+    """A stride-1 dilated depthwise convolution with "same" padding, with a backward of fast kernels.
+
+    oneDNN computes this convolution's gradients with im2col and GEMM (several times its forward's cost).
+    Here the input gradient is the forward convolution of the output gradient with the flipped kernel (for
+    stride 1 and same padding the transposed convolution is that), and the gradient of weight ``(c, a, b)``
+    is ``sum(g[:, c] * x_pad[:, c, a*d : a*d + H, b*d : b*d + W])`` (one product and sum per tap, vectorised
+    over channels in channels_last).
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, weight: torch.Tensor, padding: int,
+                dilation: int) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.padding, ctx.dilation = padding, dilation
+        return nn.functional.conv2d(x, weight, None, 1, padding, dilation, x.shape[1])
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
+        x, weight = ctx.saved_tensors
+        p, d = ctx.padding, ctx.dilation
+        c, k = x.shape[1], weight.shape[-1]
+        if x.stride(1) == 1 and x.shape[1] > 1:
+            grad = grad.contiguous(memory_format=torch.channels_last)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = nn.functional.conv2d(grad, weight.flip(2, 3), None, 1, p, d, c)
+        if ctx.needs_input_grad[1]:
+            h, w = x.shape[-2:]
+            padded = nn.functional.pad(x, (p, p, p, p))
+            taps = [(grad * padded[:, :, a * d : a * d + h, b * d : b * d + w]).sum(dim=(0, 2, 3))
+                    for a in range(k) for b in range(k)]
+            grad_w = torch.stack(taps, dim=1).view_as(weight)
+        return grad_x, grad_w, None, None
 
 
 class Conv2d(nn.Conv2d):
