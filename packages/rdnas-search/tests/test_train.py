@@ -113,3 +113,33 @@ def test_paper_preset_has_the_papers_stem_and_stage_widths(tmp_path) -> None:
     assert (widths[0], widths[4], widths[8]) == (32, 64, 128)  # per node: the reductions double, as in DARTS
     _, baseline, _ = resolve_model_spec("darts_v2", train_preset("paper"), 10)
     assert build_model("rdnas_genotype", **baseline).stem[0].out_channels == 108  # published baselines: 3 x 36
+
+
+def test_onecycle_schedule_rises_to_the_peak_and_falls_to_near_zero() -> None:
+    """``lr_schedule=onecycle``: per batch, linear up to ``lr`` at ``warmup_frac`` of the run, then linear down; the
+    first and last batches train at a small positive rate; ``step`` keeps the milestone decay."""
+    from rdnas_search.train import _scheduler
+
+    cfg = apply_overrides(train_preset("cpu"), {"lr_schedule": "onecycle", "lr": 0.2, "epochs": 5})
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    sched, rates = _scheduler(opt, cfg, 10), []
+    for _ in range(50):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = rates.index(max(rates))
+    assert max(rates) == pytest.approx(0.2) and peak == 19  # 40% of 50 batches
+    assert all(a < b for a, b in zip(rates[: peak], rates[1 : peak + 1], strict=True))
+    assert all(a > b for a, b in zip(rates[peak:-1], rates[peak + 1 :], strict=True))
+    assert 0 < rates[0] <= 0.2 / 20 + 1e-9 and 0 < rates[-1] <= 0.2 / 30 + 1e-9
+    step_cfg = apply_overrides(train_preset("cpu"), {"epochs": 5, "milestones": "[4]"})
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=step_cfg.lr)
+    sched = _scheduler(opt, step_cfg, 10)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(step_cfg.lr * step_cfg.gamma)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        apply_overrides(train_preset("cpu"), {"lr_schedule": "cosine"})
+    with pytest.raises(ConfigError, match="warmup_frac"):
+        apply_overrides(train_preset("cpu"), {"warmup_frac": 1.0})

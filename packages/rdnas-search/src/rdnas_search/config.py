@@ -189,6 +189,11 @@ class TrainConfig:
     weight_decay: float = 1e-4
     milestones: tuple[int, ...] = (90, 104)
     gamma: float = 0.1
+    # step: lr, times gamma at each milestone epoch (AdvRush); onecycle: per batch, linearly from 0 up to lr at
+    # warmup_frac of the run and back down to 0 at its end (the cyclic rate of Wong et al.'s fast adversarial
+    # training; milestones and gamma are unused)
+    lr_schedule: str = "step"
+    warmup_frac: float = 0.4
     grad_clip: float = 5.0
     # adversarial training
     eps: float = 8 / 255  # the evaluation's radius, and the training attack's unless attack_eps is set
@@ -208,6 +213,10 @@ class TrainConfig:
         if self.dataset not in ("cifar10", "cifar100", "svhn", "imagefolder", "archive"):
             raise ConfigError(f"dataset must be one of cifar10, cifar100, svhn, imagefolder, archive; "
                               f"got {self.dataset!r}")
+        if self.lr_schedule not in ("step", "onecycle"):
+            raise ConfigError(f"lr_schedule must be one of step, onecycle; got {self.lr_schedule!r}")
+        if not 0.0 < self.warmup_frac < 1.0:
+            raise ConfigError(f"warmup_frac must lie in (0, 1), got {self.warmup_frac}")
         if self.attack_eps is not None and not 0 <= self.attack_eps <= 1:
             raise ConfigError(f"attack_eps must lie in [0, 1] (images are in [0, 1]), got {self.attack_eps}")
         _check_common(self)

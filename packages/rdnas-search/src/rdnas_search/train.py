@@ -166,7 +166,8 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
         compile_regions(model.net)
     ddp_model = wrap_ddp(model, ctx, device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    batches = -(-len(train) // cfg.batch_size)
+    sched = _scheduler(opt, cfg, batches)
     threat = ThreatModel(eps=cfg.train_eps, step=cfg.attack_step, steps=cfg.attack_steps)
     history: list[dict[str, Any]] = []
     epoch0 = 0
@@ -176,7 +177,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
         sched.load_state_dict(state["sched"])
         history, epoch0 = list(state["history"]), int(state["epoch"])
     last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
-    batches = -(-len(train) // cfg.batch_size)  # progress counts training batches, so the ETA shows at once
+    # progress counts training batches, so the ETA shows at once
     bar = tqdm(total=cfg.epochs * batches, initial=epoch0 * batches, desc="train", unit="batch",
                disable=not (cfg.progress and ctx.is_main))
     net = model.net
@@ -214,12 +215,15 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 (loss * loss_scale(len(y), len(idx), ctx)).backward()
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
+                if cfg.lr_schedule == "onecycle":
+                    sched.step()
                 loss_sum += float(loss.detach()) * len(y)
                 correct += int((logits.argmax(1) == y).sum())
                 n += len(y)
                 bar.update(1)
-            lr = opt.param_groups[0]["lr"]  # the rate this epoch used
-            sched.step()
+            lr = opt.param_groups[0]["lr"]  # the rate this epoch used (onecycle: its last batch's)
+            if cfg.lr_schedule == "step":
+                sched.step()
             sync_buffers(model, ctx)
             if ctx.is_distributed:  # the epoch's sums over every rank's shares
                 loss_sum, correct, n = all_gather_array([[loss_sum, correct, n]], ctx).sum(axis=0).tolist()
@@ -252,6 +256,17 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     return TrainOutcome(run, done, True, model_path, wb)
 
 
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, batches: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """``step``: the rate times ``gamma`` at every milestone epoch (stepped once an epoch); ``onecycle``: a
+    triangle per batch, from 0 up to ``lr`` at ``warmup_frac`` of the run and down to 0 at its end."""
+    if cfg.lr_schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    total = cfg.epochs * batches
+    peak = max(1, round(cfg.warmup_frac * total))
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min((i + 1) / peak, max(0.0, (total - i) / (total - peak + 1))) if total > peak else 1.0)
+
+
 class _MainHead(nn.Module):
     """The model's main logits only (networks with an auxiliary head return a pair in training mode)."""
 
@@ -264,6 +279,12 @@ class _MainHead(nn.Module):
         return out[0] if isinstance(out, tuple) else out
 
 
+def _schedule_text(cfg: TrainConfig) -> str:
+    if cfg.lr_schedule == "onecycle":
+        return f"one-cycle lr peaking at {cfg.lr} after {cfg.warmup_frac:.0%} of the batches"
+    return f"lr {cfg.lr} x{cfg.gamma} at {list(cfg.milestones)}"
+
+
 def _train_report(description: str, cfg: TrainConfig, history: list[dict[str, Any]], wb: dict[str, Any],
                   n_test: int) -> str:
     acc = wb["accuracy"]
@@ -272,8 +293,8 @@ def _train_report(description: str, cfg: TrainConfig, history: list[dict[str, An
     keys = [k for k in labels if k in acc]
     lines = [f"# Adversarial training: {description}", "",
              f"Preset `{cfg.preset}`, seed {cfg.seed}: {cfg.epochs} epochs, PGD-{cfg.attack_steps} "
-             f"(eps {cfg.train_eps * 255:.3g}/255, step {cfg.attack_step * 255:.3g}/255), lr {cfg.lr} x{cfg.gamma} at "
-             f"{list(cfg.milestones)}, batch {cfg.batch_size}.", "",
+             f"(eps {cfg.train_eps * 255:.3g}/255, step {cfg.attack_step * 255:.3g}/255), {_schedule_text(cfg)}, "
+             f"batch {cfg.batch_size}.", "",
              "| epoch | loss | train adv acc | lr | seconds |", "|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['epoch']} | {r['loss']:.3f} | {r['train_adv_acc']:.1f} | {r['lr']:.4g} | {r['time_s']:.0f} |"
               for r in history]
