@@ -103,3 +103,32 @@ class _Head(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+_INDUCTOR_GUARD_SCRIPT = """
+import json, torch
+from rdnas_space import compile_regions, conv2d
+compile_regions(torch.nn.Identity())  # sets the process-wide compiler options that regions need
+loss = torch.compile(lambda x, w: conv2d(x, w, stride=2).square().sum())
+worst = 0.0
+for i in range(3):
+    gen = torch.Generator().manual_seed(i)
+    x64 = torch.rand(20, 4, 32, 32, generator=gen, dtype=torch.float64, requires_grad=True)
+    w64 = torch.randn(8, 4, 1, 1, generator=gen, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.conv2d(x64, w64, stride=2).square().sum().backward()
+    x = x64.detach().float().contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = w64.detach().float().contiguous(memory_format=torch.channels_last).requires_grad_()
+    loss(x, w).backward()
+    for got, ref in ((w.grad, w64.grad), (x.grad, x64.grad)):
+        worst = max(worst, float((got.double() - ref).abs().max() / ref.abs().max()))
+print(json.dumps({"worst_rel_err": worst}))
+"""
+
+
+@pytest.mark.slow
+def test_inductor_keeps_the_guarded_convolutions_off_the_faulty_kernel(run_isolated) -> None:
+    """Compiled by inductor under ``compile_regions``' options, a 1x1 stride-2 convolution of 4 input channels (one
+    the guard sends to NCHW) gives float64's gradients.  With inductor's layout optimisation on (its default) the
+    child died with "double free or corruption": the optimisation put the convolution back in channels_last."""
+    out = run_isolated(_INDUCTOR_GUARD_SCRIPT, 1, timeout=280)
+    assert out["worst_rel_err"] < 1e-4

@@ -11,6 +11,10 @@ coalition holds, every :class:`~rdnas_space.mixed.MixedOp` is switched to its de
 operations run and the mask multiplies their weights, with no Python branch on the mask's values
 (which would put a ``.tolist()`` graph break, and a recompilation per pattern, in every edge).
 
+Inductor's layout optimisation is switched off (process-wide): it chooses convolution layouts itself and
+would put the convolutions that :mod:`rdnas_space.conv` guards back into channels_last, onto oneDNN's
+faulty kernel (measured: a compiled ``FactorizedReduce`` of 4 input channels corrupts the heap).
+
 Parameters and buffers are untouched, so state dicts, checkpoints and resumption are the same as
 for the eager network.  :func:`compile_counters` reads dynamo's counters, to bound recompilations.
 """
@@ -50,6 +54,9 @@ def compile_regions(model: M, backend: str = "inductor", mode: str | None = None
     # geometries of a network's positions, train/eval and mask kinds exceed: past it dynamo silently runs eager
     dynamo_config = torch._dynamo.config
     dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
+    import torch._inductor.config as inductor_config
+
+    inductor_config.layout_optimization = False  # keep the guarded convolutions in the layout the guard chose
     for module in model.modules():
         if isinstance(module, MixedOp):
             module.dense = True
