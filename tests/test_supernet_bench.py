@@ -26,8 +26,8 @@ def _rows(text: str, heading: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_smoke_preset_tables() -> None:
-    out = subprocess.run([sys.executable, str(BENCH), "--preset", "smoke", "--rounds", "3"], capture_output=True,
-                         text=True, timeout=600, check=True).stdout
+    out = subprocess.run([sys.executable, str(BENCH), "--preset", "smoke", "--rounds", "3", "--contenders",
+                          "library,rewrites"], capture_output=True, text=True, timeout=600, check=True).stdout
     assert "Median over 3 alternating rounds of 1 step each" in out
     (train,) = _rows(out, "## Training step")
     c, cells, ref, contig, ours, median, spread = train
@@ -46,6 +46,13 @@ def test_smoke_preset_tables() -> None:
     low, high = (float(v) for v in re.fullmatch(r"([\d.]+)-([\d.]+)x", spread).groups())
     assert fp32 > 0 and bf16 > 0 and low <= float(median.rstrip("x")) <= high
     assert 0 < float(precision[9]) < 0.05  # bf16 logits within 5% of fp32's: autocast was on, and mild
+    kernels = _rows(out, "## Kernels")
+    assert [r[:3] for r in kernels] == [["2", "3", "step"], ["2", "3", "coalitions"]]
+    for row in kernels:
+        library, rewrites = float(row[3]), float(row[4])
+        median, low, high = (float(v) for v in re.fullmatch(r"([\d.]+)x \(([\d.]+)-([\d.]+)x\)", row[5]).groups())
+        assert library > 0 and rewrites > 0 and low <= median <= high
+        assert row[6:] == ["-", "-"]  # nothing compiled
     assert re.search(r"peak memory \(max RSS\) \d+ MiB", out)
 
 
@@ -54,6 +61,14 @@ def test_one_section_runs_alone() -> None:
     out = subprocess.run([sys.executable, str(BENCH), "--preset", "smoke", "--rounds", "1", "--only", "precision"],
                          capture_output=True, text=True, timeout=600, check=True).stdout
     assert "## Precision" in out and "## Training step" not in out and "## Coalition evaluation" not in out
+
+
+def test_unknown_contenders_are_refused() -> None:
+    proc = subprocess.run([sys.executable, str(BENCH), "--preset", "smoke", "--contenders", "library,fast"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--contenders takes distinct names from library, rewrites, compiled" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_rounds_must_be_positive() -> None:

@@ -13,6 +13,13 @@
 
 3. Precision: the channels_last training step and ``forward_coalitions`` under bfloat16 autocast
    (``precision=bf16``) against float32, with the largest difference in logits between the two.
+4. Kernels (issue #15): the channels_last training step and ``forward_coalitions`` at the cpu search preset's
+   widths, three ways: ``library`` (every layer on the library's kernel, ``rdnas_space.library_kernels()``:
+   rdnas-space before its CPU rewrites), ``rewrites`` (today's eager default: the exact rewrites of dilated
+   depthwise convolutions and narrow batch norm) and ``compiled`` (``rdnas_space.compile_regions`` with
+   inductor, what ``--set compile=true`` does, on an empty inductor cache).  The compiled contender's first
+   call of each kind is timed on its own: its excess over the eager first call is the compile time, shown
+   beside the steady-state speed and the calls needed to pay it back.
 
 All are timed in the same process; ratios > 1 mean rdnas-space (or bf16) is faster.
 Training steps are timed in alternating rounds (a few steps of each contender
@@ -20,32 +27,48 @@ per round), because the speed of a shared machine drifts by tens of percent over
 a minute: each round's ratio compares contenders under the same conditions, and
 the table gives the median over rounds with the range of the per-round ratios.
 Usage: python tools/bench/supernet_bench.py [--preset cpu|smoke] [--seed 0] [--rounds N]
-                                           [--only layout|coalitions|precision]
+                                           [--only layout|coalitions|precision|kernels]
+                                           [--contenders library,rewrites,compiled]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import platform
 import resource
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 
 import torch
 from advbench import autocast_for
-from rdnas_space import DARTS_PRIMITIVES, Fusion, Normalize, Supernet, SupernetBase, SupernetConfig, to_channels_last
+from rdnas_space import (
+    DARTS_PRIMITIVES,
+    Fusion,
+    Normalize,
+    Supernet,
+    SupernetBase,
+    SupernetConfig,
+    compile_counters,
+    compile_regions,
+    library_kernels,
+    to_channels_last,
+)
 from rdnas_space.cells import edge_endpoints
 from rdnas_space.ops import FactorizedReduce, ReLUConvBN
 from torch import nn
 
 PRESETS = {
-    "cpu": {"sizes": [(8, 5), (16, 5)], "precision_sizes": [(4, 5), (8, 5)], "batch": 32, "rounds": 5, "steps": 2,
-            "k": 8, "val_batch": 32},
-    "smoke": {"sizes": [(4, 3)], "precision_sizes": [(4, 3)], "batch": 8, "rounds": 2, "steps": 1, "k": 4,
-              "val_batch": 8},
+    "cpu": {"sizes": [(8, 5), (16, 5)], "precision_sizes": [(4, 5), (8, 5)], "kernel_sizes": [(4, 5), (8, 5)],
+            "batch": 32, "rounds": 5, "steps": 2, "k": 8, "val_batch": 32},
+    "smoke": {"sizes": [(4, 3)], "precision_sizes": [(4, 3)], "kernel_sizes": [(2, 3)], "batch": 8, "rounds": 2,
+              "steps": 1, "k": 4, "val_batch": 8},
 }
-SECTIONS = ("layout", "coalitions", "precision")
+SECTIONS = ("layout", "coalitions", "precision", "kernels")
+KERNEL_CONTENDERS = ("library", "rewrites", "compiled")
 CPU = torch.device("cpu")
 
 
@@ -242,6 +265,70 @@ def _precision_section(p: dict, rounds: int, seed: int) -> None:
               f"| {k / statistics.median(t_coal['bf16']):.2f} | {statistics.median(coal_ratios):.2f}x | {gap:.3f} |")
 
 
+def _in_library_kernels(fn: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        with library_kernels():
+            fn()
+
+    return run
+
+
+def _first_call(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _ratio_cells(base: list[float], other: list[float]) -> str:
+    ratios = [b / o for b, o in zip(base, other, strict=True)]
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"
+
+
+def _kernels_section(p: dict, rounds: int, seed: int, contenders: tuple[str, ...]) -> None:
+    """The training step and coalition evaluation: library kernels, today's rewrites, regional compile."""
+    k, vb, b = p["k"], p["val_batch"], p["batch"]
+    print(f"\n## Kernels: library, rewrites, compiled (channels_last; training images/s at batch {b}, coalitions/s "
+          f"for {k} on {vb} images)\n")
+    print(f"Median over {rounds} alternating rounds; ratios against `library` per round, with their range. Compile s: "
+          "the compiled contender's first call less the eager first call, on an empty inductor cache; pays back "
+          "after: the calls its steady-state saving needs to repay that.\n")
+    print("| C | cells | measure | " + " | ".join(contenders) + " | " +
+          " | ".join(f"{c} / library" for c in contenders if c != "library") + " | compile s | pays back after |")
+    print("|---:|---:|---|" + "---:|" * (2 * len(contenders) - 1 + 2))
+    for c, n_cells in p["kernel_sizes"]:
+        x = torch.rand(b, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (b,))
+        nets = {}
+        for name in contenders:
+            torch.manual_seed(seed)
+            nets[name] = to_channels_last(Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train())
+            if name == "compiled":
+                compile_regions(nets[name])
+        coalitions = _random_coalitions(nets[contenders[0]], k, seed)
+        for measure in ("step", "coalitions"):
+            fns = {}
+            for name, net in nets.items():
+                fn = (_train_step_fn(net.train(), x, y) if measure == "step"
+                      else _coalitions_fn(net.eval(), x[:vb], coalitions, "fp32"))
+                fns[name] = _in_library_kernels(fn) if name == "library" else fn
+            graphs0 = compile_counters()["graphs"]
+            first = {name: _first_call(fn) for name, fn in fns.items()}
+            graphs = compile_counters()["graphs"] - graphs0
+            times = _time_rounds(fns, rounds, p["steps"] if measure == "step" else 1)
+            units = b if measure == "step" else k
+            rates = " | ".join(f"{units / statistics.median(times[n]):.2f}" for n in contenders)
+            ratios = " | ".join(_ratio_cells(times["library"], times[n]) if "library" in times else "-"
+                                for n in contenders if n != "library")
+            compile_s, payback = "-", "-"
+            if "compiled" in first:
+                eager = "rewrites" if "rewrites" in first else contenders[0]
+                cost = max(first["compiled"] - first[eager], 0.0)
+                saving = statistics.median(times[eager]) - statistics.median(times["compiled"])
+                compile_s = f"{cost:.0f} ({graphs} graphs)"
+                payback = f"{cost / saving:.0f} calls" if saving > 0 else "never"
+            print(f"| {c} | {n_cells} | {measure} | {rates} | {ratios} | {compile_s} | {payback} |", flush=True)
+
+
 def _layout_section(p: dict, rounds: int, seed: int) -> None:
     """Training step of rdnas-space (contiguous, channels_last) against the plain DARTS reference."""
     print(f"## Training step, batch {p['batch']}, 32x32 (images/s)\n")
@@ -295,7 +382,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds (default: preset)")
     parser.add_argument("--only", choices=SECTIONS, default=None, help="run one section (default: all)")
+    parser.add_argument("--contenders", default=",".join(KERNEL_CONTENDERS),
+                        help="the kernels section's contenders, comma-separated (default: all three)")
     args = parser.parse_args()
+    contenders = tuple(args.contenders.split(","))
+    if not contenders or any(c not in KERNEL_CONTENDERS for c in contenders) or len(set(contenders)) < len(contenders):
+        parser.error(f"--contenders takes distinct names from {', '.join(KERNEL_CONTENDERS)}")
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
     p = PRESETS[args.preset]
@@ -310,6 +402,12 @@ def main() -> None:
         _coalition_section(p, args.seed)
     if "precision" in sections:
         _precision_section(p, rounds, args.seed)
+    if "kernels" in sections:
+        cache = tempfile.TemporaryDirectory() if "compiled" in contenders else contextlib.nullcontext()
+        with cache as cache_dir:
+            if cache_dir:  # an empty inductor cache: the compile time is a first run's
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
+            _kernels_section(p, rounds, args.seed, contenders)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (max RSS) {peak:.0f} MiB")
 
