@@ -143,3 +143,29 @@ def test_onecycle_schedule_rises_to_the_peak_and_falls_to_near_zero() -> None:
         apply_overrides(train_preset("cpu"), {"lr_schedule": "cosine"})
     with pytest.raises(ConfigError, match="warmup_frac"):
         apply_overrides(train_preset("cpu"), {"warmup_frac": 1.0})
+
+
+@pytest.mark.slow
+def test_clean_fraction_attacks_only_the_rest_of_each_batch(tmp_path: Path, cifar_archive: Path, monkeypatch) -> None:
+    """``clean_fraction=f``: the attack sees the last ``len - round(f * len)`` images of every batch and the step
+    trains on the clean head and the attacked tail; ``f=1`` never attacks (standard training)."""
+    from rdnas_search import train as train_module
+
+    seen: list[int] = []
+    real = train_module.pgd_train
+
+    def spy(model, x, y, threat, gen=None):
+        seen.append(len(y))
+        return real(model, x, y, threat, gen)
+
+    monkeypatch.setattr(train_module, "pgd_train", spy)
+    for fraction, expected in ((0.25, [24, 21]), (1.0, [])):  # smoke: 60 images, batches of 32 and 28
+        seen.clear()
+        cfg = apply_overrides(train_preset("smoke"), {"data_root": str(cifar_archive), "clean_fraction": fraction,
+                                                      "n_test": 8})
+        run_train("random:3", cfg, tmp_path / str(fraction))
+        assert seen == expected  # the evaluation attacks with advbench's PGD, not pgd_train
+        history = json.loads((tmp_path / str(fraction) / "train_log.jsonl").read_text().splitlines()[0])
+        assert (history["train_adv_acc"] is None) == (fraction == 1.0)
+    with pytest.raises(ConfigError, match="clean_fraction"):
+        apply_overrides(train_preset("cpu"), {"clean_fraction": 1.5})

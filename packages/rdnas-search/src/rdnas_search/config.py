@@ -200,6 +200,10 @@ class TrainConfig:
     attack_eps: float | None = None  # the training attack's radius (None: eps); a smaller one trades robustness
     attack_step: float = 0.01
     attack_steps: int = 7
+    # the share of every batch trained on its clean images, the rest on their attacks (one forward over both);
+    # 0: Madry-style, adversarial images only (AdvRush); a clean share trades robustness for clean accuracy, as
+    # the composite loss of the search (eq. 5) does, at less cost: only the attacked share is attacked
+    clean_fraction: float = 0.0
     # evaluation after training (advbench whitebox suite)
     eval_autoattack: bool = True
     channels_last: bool = True
@@ -213,6 +217,8 @@ class TrainConfig:
         if self.dataset not in ("cifar10", "cifar100", "svhn", "imagefolder", "archive"):
             raise ConfigError(f"dataset must be one of cifar10, cifar100, svhn, imagefolder, archive; "
                               f"got {self.dataset!r}")
+        if not 0.0 <= self.clean_fraction <= 1.0:
+            raise ConfigError(f"clean_fraction must lie in [0, 1], got {self.clean_fraction}")
         if self.lr_schedule not in ("step", "onecycle"):
             raise ConfigError(f"lr_schedule must be one of step, onecycle; got {self.lr_schedule!r}")
         if not 0.0 < self.warmup_frac < 1.0:

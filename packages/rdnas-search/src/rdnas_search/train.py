@@ -190,7 +190,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 net.drop_path_prob = cfg.drop_path_prob * epoch / cfg.epochs
             model.train()
             order = torch.randperm(len(train), generator=gen)
-            t0, loss_sum, correct, n = time.perf_counter(), 0.0, 0, 0
+            t0, loss_sum, correct, n, n_adv = time.perf_counter(), 0.0, 0, 0, 0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
                 if len(idx) < ctx.world_size:  # a last batch too small to give every rank an image: dropped by all
@@ -200,9 +200,12 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = to_device(train.y[idx][share], device)
+                n_clean = round(cfg.clean_fraction * len(y))  # the share's first images stay clean
                 with autocast_for(device, cfg.precision):  # backward stays outside the region
-                    x_adv = pgd_train(_MainHead(model), x, y, threat, attack_gen)
-                    out = ddp_model(x_adv)
+                    if n_clean < len(y):
+                        x_adv = pgd_train(_MainHead(model), x[n_clean:], y[n_clean:], threat, attack_gen)
+                        x = torch.cat([x[:n_clean], x_adv]) if n_clean else x_adv
+                    out = ddp_model(x)
                     logits, aux = out if isinstance(out, tuple) else (out, None)
                     loss = nn.functional.cross_entropy(logits, y)
                     if aux is not None:
@@ -218,16 +221,19 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                 if cfg.lr_schedule == "onecycle":
                     sched.step()
                 loss_sum += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
+                correct += int((logits[n_clean:].argmax(1) == y[n_clean:]).sum())  # on the attacked images
                 n += len(y)
+                n_adv += len(y) - n_clean
                 bar.update(1)
             lr = opt.param_groups[0]["lr"]  # the rate this epoch used (onecycle: its last batch's)
             if cfg.lr_schedule == "step":
                 sched.step()
             sync_buffers(model, ctx)
             if ctx.is_distributed:  # the epoch's sums over every rank's shares
-                loss_sum, correct, n = all_gather_array([[loss_sum, correct, n]], ctx).sum(axis=0).tolist()
-            history.append({"epoch": epoch + 1, "loss": loss_sum / n, "train_adv_acc": 100 * correct / n,
+                sums = all_gather_array([[loss_sum, correct, n, n_adv]], ctx).sum(axis=0).tolist()
+                loss_sum, correct, n, n_adv = sums
+            history.append({"epoch": epoch + 1, "loss": loss_sum / n,
+                            "train_adv_acc": 100 * correct / n_adv if n_adv else None,
                             "lr": lr, "time_s": time.perf_counter() - t0})
             if ctx.is_main:
                 atomic_torch_save({"format": CKPT_FORMAT, "epoch": epoch + 1, "model": model.state_dict(),
@@ -293,10 +299,14 @@ def _train_report(description: str, cfg: TrainConfig, history: list[dict[str, An
     keys = [k for k in labels if k in acc]
     lines = [f"# Adversarial training: {description}", "",
              f"Preset `{cfg.preset}`, seed {cfg.seed}: {cfg.epochs} epochs, PGD-{cfg.attack_steps} "
-             f"(eps {cfg.train_eps * 255:.3g}/255, step {cfg.attack_step * 255:.3g}/255), {_schedule_text(cfg)}, "
+             f"(eps {cfg.train_eps * 255:.3g}/255, step {cfg.attack_step * 255:.3g}/255"
+             f"{f', on {1 - cfg.clean_fraction:.0%} of every batch' if cfg.clean_fraction else ''}), "
+             f"{_schedule_text(cfg)}, "
              f"batch {cfg.batch_size}.", "",
              "| epoch | loss | train adv acc | lr | seconds |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['epoch']} | {r['loss']:.3f} | {r['train_adv_acc']:.1f} | {r['lr']:.4g} | {r['time_s']:.0f} |"
+    lines += [f"| {r['epoch']} | {r['loss']:.3f} | "
+              f"{'-' if r['train_adv_acc'] is None else format(r['train_adv_acc'], '.1f')} | {r['lr']:.4g} "
+              f"| {r['time_s']:.0f} |"
               for r in history]
     lines += ["", f"## White-box evaluation ({n_test} test images, eps {cfg.eps * 255:.3g}/255)", "",
               "| " + " | ".join(labels[k] for k in keys) + " | params | FLOPs |",
