@@ -100,15 +100,18 @@ class MixedOp(nn.Module):
             return self._forward_shared(x, weights, mask, xr, renormalize)
         return self._forward_per_sample(x, weights, mask, xr, renormalize)
 
+    def _check_sample_mask(self, mask: torch.Tensor, batch: int) -> None:
+        if mask.shape != (batch, len(self.ops)):
+            raise ValueError(f"per-sample mask must have shape [{batch}, {len(self.ops)}], got {tuple(mask.shape)}")
+
     def _forward_dense(self, x: torch.Tensor, weights: torch.Tensor, mask: EdgeMask, xr: torch.Tensor | None,
                        renormalize: bool) -> torch.Tensor:
         """Every operation on every sample, weighted by ``w * m`` (a mask's values never steer control flow)."""
         if mask is None:
             w = weights
         else:
-            if mask.dim() == 2 and mask.shape != (x.shape[0], len(self.ops)):
-                raise ValueError(f"per-sample mask must have shape [{x.shape[0]}, {len(self.ops)}], "
-                                 f"got {tuple(mask.shape)}")
+            if mask.dim() == 2:
+                self._check_sample_mask(mask, x.shape[0])
             w = weights * mask.to(weights.dtype)
             if renormalize:
                 w = w / w.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
@@ -135,8 +138,7 @@ class MixedOp(nn.Module):
     def _forward_per_sample(self, x: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor,
                             xr: torch.Tensor | None, renormalize: bool) -> torch.Tensor:
         batch = x.shape[0]
-        if mask.shape != (batch, len(self.ops)):
-            raise ValueError(f"per-sample mask must have shape [{batch}, {len(self.ops)}], got {tuple(mask.shape)}")
+        self._check_sample_mask(mask, batch)
         m = mask.to(weights.dtype)
         w = weights[None, :] * m  # [B, O]
         if renormalize:
