@@ -191,8 +191,8 @@ def test_dilated_depthwise_rewrites_equal_the_library_convolution(size: tuple[in
 
 
 def test_dilated_depthwise_convolutions_of_the_space_take_the_rewrites() -> None:
-    """Every dil_conv of a channels_last supernet is routed to a rewrite on CPU (stride 2 always, stride 1 when
-    gradients are needed); CUDA, bf16, undilated and grouped-but-not-depthwise convolutions are not."""
+    """A dil_conv that needs a gradient is routed to a rewrite on CPU; forward-only, CUDA, bf16, undilated and
+    grouped-but-not-depthwise convolutions are not."""
     from rdnas_space.conv import _dilated_depthwise_rewrite as route
 
     x = torch.randn(2, 8, 16, 16).contiguous(memory_format=torch.channels_last).requires_grad_()
@@ -200,9 +200,8 @@ def test_dilated_depthwise_convolutions_of_the_space_take_the_rewrites() -> None
     assert route(x, w, 2, 2, 2, 8) == "stride2"
     assert route(x, torch.randn(8, 1, 5, 5), 2, 4, 2, 8) == "stride2"
     assert route(x, w, 1, 2, 2, 8) == "backward"
-    with torch.no_grad():
-        assert route(x, w, 1, 2, 2, 8) is None  # the library's forward is fast: nothing to rewrite
-        assert route(x, w, 2, 2, 2, 8) == "stride2"
+    with torch.no_grad():  # the library's forward passes are fast: nothing to rewrite
+        assert route(x, w, 1, 2, 2, 8) is None and route(x, w, 2, 2, 2, 8) is None
     assert route(x, w, 1, 1, 1, 8) is None  # undilated
     assert route(x, torch.randn(4, 2, 3, 3), 1, 2, 2, 4) is None  # grouped, not depthwise
     assert route(x.bfloat16(), w.bfloat16(), 1, 2, 2, 8) is None
