@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from advbench import PGD, ThreatModel, autocast_for, configure_device, pgd_train, predict, to_device
@@ -81,3 +83,20 @@ def test_cuda_transfers_are_pinned_and_settings_tuned() -> None:
     assert moved.device.type == "cuda" and torch.equal(moved.cpu(), t)
     configure_device(cuda)
     assert torch.backends.cudnn.benchmark
+
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_warns_only_on_a_cpu_without_bfloat16_kernels(native: bool, monkeypatch) -> None:
+    from advbench import device as device_module
+
+    monkeypatch.setattr(device_module, "_cpu_has_bf16_kernels", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with autocast_for(CPU, "bf16"):
+            pass
+        with autocast_for(CPU, "fp32"):
+            pass
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == (0 if native else 1)
+    assert native or "slow fallback convolutions" in messages[0]

@@ -178,15 +178,20 @@ def test_dilated_depthwise_rewrites_equal_the_library_convolution(size: tuple[in
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_()
-    w = torch.randn(c, 1, kernel, kernel, requires_grad=True)
+    w = torch.randn(c, 1, kernel, kernel)
+    if layout == "channels_last":  # the strides .to(memory_format=torch.channels_last) gives a module's weight
+        w = torch.randn(c, kernel, kernel, 1).permute(0, 3, 1, 2)
+    w.requires_grad_()
     b = torch.randn(c, requires_grad=True)
     ref = nn.functional.conv2d(x, w, b, stride, pad, 2, c)
     out = conv2d(x, w, b, stride, pad, 2, c)
     assert out.shape == ref.shape
     assert out.is_contiguous(memory_format=torch.channels_last) == ref.is_contiguous(memory_format=torch.channels_last)
     grad = torch.randn_like(ref)
-    for r, o in zip(torch.autograd.grad(ref, (x, w, b), grad), torch.autograd.grad(out, (x, w, b), grad), strict=True):
+    grads = torch.autograd.grad(out, (x, w, b), grad)
+    for r, o in zip(torch.autograd.grad(ref, (x, w, b), grad), grads, strict=True):
         torch.testing.assert_close(o, r, rtol=1e-5, atol=1e-4)
+    assert grads[1].stride() == w.stride()  # DDP's gradient buckets expect the weight's strides
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
 
 

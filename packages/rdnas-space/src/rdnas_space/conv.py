@@ -208,7 +208,7 @@ class _DilatedDepthwise(torch.autograd.Function):
             padded = nn.functional.pad(x, (p, p, p, p))
             taps = [(grad * padded[:, :, a * d : a * d + h, b * d : b * d + w]).sum(dim=(0, 2, 3))
                     for a in range(k) for b in range(k)]
-            grad_w = torch.stack(taps, dim=1).view_as(weight)
+            grad_w = torch.empty_like(weight).copy_(torch.stack(taps, dim=1).view(weight.shape))  # its strides
         return grad_x, grad_w, None, None
 
 
