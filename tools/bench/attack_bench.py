@@ -8,17 +8,22 @@ steps, random start.  advbench drops samples from the batch once they are
 misclassified (their adversarial example is kept), which is where its speed
 comes from; robust accuracy is printed beside throughput so the comparison is
 at equal strength.  advbench also runs under bfloat16 autocast (``--precision bf16``),
-with its robust accuracy beside fp32's: lower precision must not inflate robustness.
+with its robust accuracy beside fp32's: lower precision must not inflate robustness, and on a
+``torch.compile``d model (inductor, dynamic batch size, since the attack's batch shrinks as samples fall;
+issue #15): its compile time is the first attack batch's time less eager's, on an empty inductor cache, and
+it is shown beside the steady-state speed.
 
-Usage: python tools/bench/attack_bench.py [--preset cpu|smoke] [--seed 0]
+Usage: python tools/bench/attack_bench.py [--preset cpu|smoke] [--seed 0] [--no-compile]
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.resources
+import os
 import platform
 import resource
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,6 +76,22 @@ def _advbench(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, se
     return len(y) / (time.perf_counter() - t0), 100 * robust / len(y)
 
 
+def _compiled(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, seed: int
+              ) -> tuple[float, float, float]:
+    """Images/s, robust accuracy (%) and compile seconds of advbench's PGD-20 on ``torch.compile(model)``."""
+    compiled = torch.compile(model, dynamic=True)
+    attack = PGD(ThreatModel(eps=8 / 255, step=2 / 255, steps=20), seed=seed)
+    first = slice(0, min(batch, len(y)))
+    t0 = time.perf_counter()
+    attack.perturb(compiled, x[first], y[first])
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    attack.perturb(model, x[first], y[first])
+    compile_s = max(t_first - (time.perf_counter() - t0), 0.0)
+    rate, acc = _advbench(compiled, x, y, batch, seed, "fp32")
+    return rate, acc, compile_s
+
+
 def _run(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, seed: int
          ) -> tuple[float, float, float, float]:
     threat = ThreatModel(eps=8 / 255, step=2 / 255, steps=20)
@@ -92,6 +113,7 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--archive", type=Path, default=ARCHIVE)
+    parser.add_argument("--no-compile", action="store_true", help="leave out the torch.compile column")
     args = parser.parse_args()
     p = PRESETS[args.preset]
     test = subset(load_dataset("archive", args.archive, "test"), p["n"], seed=args.seed)
@@ -104,15 +126,23 @@ def main() -> None:
           f"torchattacks {torchattacks.__version__})\n")
     print(f"PGD-20, eps 8/255, step 2/255, random start; {p['n']} CIFAR-10 test images (JPEG copy), "
           f"batch {p['batch']}\n")
+    compiled_cols = "" if args.no_compile else (" | advbench compiled img/s | compiled / fp32 | compile s "
+                                                 "| robust acc advbench compiled")
     print("| model | torchattacks img/s | advbench img/s | ratio | advbench bf16 img/s | bf16 / fp32 "
-          "| robust acc torchattacks | robust acc advbench | robust acc advbench bf16 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, model in models.items():
-        model.eval()
-        ta, ab, acc_ta, acc_ab = _run(model, test.x, test.y, p["batch"], args.seed)
-        ab16, acc16 = _advbench(model, test.x, test.y, p["batch"], args.seed, "bf16")
-        print(f"| {name} | {ta:.1f} | {ab:.1f} | {ab / ta:.2f}x | {ab16:.1f} | {ab16 / ab:.2f}x | {acc_ta:.2f}% "
-              f"| {acc_ab:.2f}% | {acc16:.2f}% |")
+          f"| robust acc torchattacks | robust acc advbench | robust acc advbench bf16{compiled_cols} |")
+    print("|---|" + "---:|" * (8 if args.no_compile else 12))
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # an empty inductor cache: a first run's compile time
+        for name, model in models.items():
+            model.eval()
+            ta, ab, acc_ta, acc_ab = _run(model, test.x, test.y, p["batch"], args.seed)
+            ab16, acc16 = _advbench(model, test.x, test.y, p["batch"], args.seed, "bf16")
+            row = (f"| {name} | {ta:.1f} | {ab:.1f} | {ab / ta:.2f}x | {ab16:.1f} | {ab16 / ab:.2f}x | {acc_ta:.2f}% "
+                   f"| {acc_ab:.2f}% | {acc16:.2f}%")
+            if not args.no_compile:
+                abc, accc, compile_s = _compiled(model, test.x, test.y, p["batch"], args.seed)
+                row += f" | {abc:.1f} | {abc / ab:.2f}x | {compile_s:.0f} | {accc:.2f}%"
+            print(row + " |", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory (max RSS) {peak:.0f} MiB")
 
