@@ -60,9 +60,10 @@ _SWEEP_RESTARTS = {"smoke": 1, "cpu": 1, "paper": 5}
 _SCALE_SEARCH = {"smoke": _SMOKE_SEARCH, "cpu": _CPU_SEARCH}
 # wall time of one job on this project's 2-core CPU (docs/results.md), used by --plan for smoke and cpu scale.
 # cpu sweep: one restart of Table 9's schedule (20-50 steps at six radii, plus the large-eps check) is about 200
-# attacked passes over the 200 test images; cpu train: the 5,000-image FGSM preset (694 s on 2026-12-04)
+# attacked passes over the 200 test images; cpu search: the PGD-3 preset's warm-up and first scoring epoch (235 +
+# 382 s on 2026-12-07, AVX2); cpu train: the 5,000-image FGSM preset (596 s on 2026-12-07)
 _SECONDS = {"smoke": {"search": 12, "train": 6, "sweep": 25, "transfer": 5, "nb201": 12},
-            "cpu": {"search": 450, "train": 700, "sweep": 860, "transfer": 120, "nb201": 520}}
+            "cpu": {"search": 620, "train": 600, "sweep": 860, "transfer": 120, "nb201": 520}}
 # paper scale: the paper's own costs (0.2 GPU-days for a search; Table 5: 731 s for an NB201 search)
 _PAPER_GPU_HOURS = {"search": 0.2 * 24, "nb201": 731 / 3600}
 
