@@ -132,7 +132,7 @@ def test_onecycle_schedule_rises_to_the_peak_and_falls_to_near_zero() -> None:
     assert all(a < b for a, b in zip(rates[: peak], rates[1 : peak + 1], strict=True))
     assert all(a > b for a, b in zip(rates[peak:-1], rates[peak + 1 :], strict=True))
     assert 0 < rates[0] <= 0.2 / 20 + 1e-9 and 0 < rates[-1] <= 0.2 / 30 + 1e-9
-    step_cfg = apply_overrides(train_preset("cpu"), {"epochs": 5, "milestones": "[4]"})
+    step_cfg = apply_overrides(train_preset("cpu"), {"lr_schedule": "step", "epochs": 5, "milestones": "[4]"})
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=step_cfg.lr)
     sched = _scheduler(opt, step_cfg, 10)
     for _ in range(4):
