@@ -1,13 +1,18 @@
-"""The supernet benchmark's smoke preset: it runs, and its tables are consistent."""
+"""The supernet benchmark: its smoke preset runs and its tables are consistent; its compiled-ops contender
+computes what eager does."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from rdnas_space import Supernet, SupernetConfig, compile_counters, to_channels_last
+from rdnas_space.ops import SepConv
 
 BENCH = Path(__file__).resolve().parents[1] / "tools" / "bench" / "supernet_bench.py"
 
@@ -77,3 +82,37 @@ def test_rounds_must_be_positive() -> None:
     assert proc.returncode == 2
     assert "--rounds must be at least 1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("supernet_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_compiled_operations_match_eager() -> None:
+    """The ``compiled-ops`` contender computes what the eager supernet computes: the training step's loss and
+    gradients, and a stacked coalition pass (whose batch norms use per-coalition statistics)."""
+    bench = _bench_module()
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        nets.append(to_channels_last(Supernet(SupernetConfig(channels=2, n_cells=3)).train()))
+    eager, compiled = nets[0], bench._compile_operations(nets[1], backend="aot_eager")
+    assert sum(isinstance(m, SepConv) for m in compiled.modules()) > 0
+    x = torch.rand(6, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (6,))
+    graphs0 = compile_counters()["graphs"]
+    losses = [torch.nn.functional.cross_entropy(net(x), y) for net in (eager, compiled)]
+    for loss in losses:
+        loss.backward()
+    torch.testing.assert_close(losses[1], losses[0])
+    for (name, p_eager), p_compiled in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(p_compiled.grad, p_eager.grad, msg=name)
+    coalitions = bench._random_coalitions(eager, 4, 0)
+    with torch.no_grad():
+        outs = [net.eval().forward_coalitions(x, "normal", coalitions) for net in (eager, compiled)]
+    torch.testing.assert_close(outs[1], outs[0])
+    assert 0 < compile_counters()["graphs"] - graphs0 <= 32  # one graph per geometry and mode, not per instance

@@ -17,9 +17,11 @@
    widths, three ways: ``library`` (every layer on the library's kernel, ``rdnas_space.library_kernels()``:
    rdnas-space before its CPU rewrites), ``rewrites`` (today's eager default: the exact rewrites of dilated
    depthwise convolutions and narrow batch norm) and ``compiled`` (``rdnas_space.compile_regions`` with
-   inductor, what ``--set compile=true`` does, on an empty inductor cache).  The compiled contender's first
-   call of each kind is timed on its own: its excess over the eager first call is the compile time, shown
-   beside the steady-state speed and the calls needed to pay it back.
+   inductor, what ``--set compile=true`` does, on an empty inductor cache) and ``compiled-ops`` (the
+   rewrites, with every ``sep_conv`` operation compiled on its own: the smallest region, a few seconds to
+   compile; the other operations keep their eager rewrites, which inductor's graphs would lose).  A compiled
+   contender's first call of each kind is timed on its own: its excess over the eager first call is the
+   compile time, shown beside the steady-state speed and the calls needed to pay it back.
 
 All are timed in the same process; ratios > 1 mean rdnas-space (or bf16) is faster.
 Training steps are timed in alternating rounds (a few steps of each contender
@@ -28,7 +30,7 @@ a minute: each round's ratio compares contenders under the same conditions, and
 the table gives the median over rounds with the range of the per-round ratios.
 Usage: python tools/bench/supernet_bench.py [--preset cpu|smoke] [--seed 0] [--rounds N]
                                            [--only layout|coalitions|precision|kernels]
-                                           [--contenders library,rewrites,compiled]
+                                           [--contenders library,rewrites,compiled,compiled-ops]
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from rdnas_space import (
     to_channels_last,
 )
 from rdnas_space.cells import edge_endpoints
-from rdnas_space.ops import FactorizedReduce, ReLUConvBN
+from rdnas_space.ops import FactorizedReduce, ReLUConvBN, SepConv
 from torch import nn
 
 PRESETS = {
@@ -68,7 +70,8 @@ PRESETS = {
               "steps": 1, "k": 4, "val_batch": 8},
 }
 SECTIONS = ("layout", "coalitions", "precision", "kernels")
-KERNEL_CONTENDERS = ("library", "rewrites", "compiled")
+KERNEL_CONTENDERS = ("library", "rewrites", "compiled", "compiled-ops")
+COMPILED = ("compiled", "compiled-ops")
 CPU = torch.device("cpu")
 
 
@@ -279,6 +282,18 @@ def _first_call(fn: Callable[[], None]) -> float:
     return time.perf_counter() - t0
 
 
+def _compile_operations(net: nn.Module, backend: str = "inductor") -> nn.Module:
+    """Compile the ``forward_from_relu`` of every ``sep_conv`` of ``net`` on its own (the ``compiled-ops``
+    contender); instances of one geometry share a graph.  Returns ``net``."""
+    import torch._dynamo.config as dynamo_config
+
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
+    for module in net.modules():
+        if isinstance(module, SepConv):
+            module.forward_from_relu = torch.compile(module.forward_from_relu, backend=backend)
+    return net
+
+
 def _ratio_cells(base: list[float], other: list[float]) -> str:
     ratios = [b / o for b, o in zip(base, other, strict=True)]
     return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"
@@ -287,14 +302,16 @@ def _ratio_cells(base: list[float], other: list[float]) -> str:
 def _kernels_section(p: dict, rounds: int, seed: int, contenders: tuple[str, ...]) -> None:
     """The training step and coalition evaluation: library kernels, today's rewrites, regional compile."""
     k, vb, b = p["k"], p["val_batch"], p["batch"]
-    print(f"\n## Kernels: library, rewrites, compiled (channels_last; training images/s at batch {b}, coalitions/s "
+    print(f"\n## Kernels: {', '.join(contenders)} (channels_last; training images/s at batch {b}, coalitions/s "
           f"for {k} on {vb} images)\n")
     print(f"Median over {rounds} alternating rounds; ratios against `library` per round, with their range. Compile s: "
-          "the compiled contender's first call less the eager first call, on an empty inductor cache; pays back "
-          "after: the calls its steady-state saving needs to repay that.\n")
-    print("| C | cells | measure | " + " | ".join(contenders) + " | " +
-          " | ".join(f"{c} / library" for c in contenders if c != "library") + " | compile s | pays back after |")
-    print("|---:|---:|---|" + "---:|" * (2 * len(contenders) - 1 + 2))
+          "each compiled contender's first call less the eager first call, on an empty inductor cache (several "
+          "compiled contenders: in the order of --contenders, separated by /); pays back after: the calls its "
+          "steady-state saving needs to repay that.\n")
+    ratio_columns = [f"{c} / library" for c in contenders if c != "library"]
+    columns = " | ".join(contenders + tuple(ratio_columns))
+    print(f"| C | cells | measure | {columns} | compile s | pays back after |")
+    print("|---:|---:|---|" + "---:|" * (len(contenders) + len(ratio_columns) + 2))
     for c, n_cells in p["kernel_sizes"]:
         x = torch.rand(b, 3, 32, 32).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, 10, (b,))
@@ -304,6 +321,8 @@ def _kernels_section(p: dict, rounds: int, seed: int, contenders: tuple[str, ...
             nets[name] = to_channels_last(Supernet(SupernetConfig(channels=c, n_cells=n_cells)).train())
             if name == "compiled":
                 compile_regions(nets[name])
+            elif name == "compiled-ops":
+                _compile_operations(nets[name])
         coalitions = _random_coalitions(nets[contenders[0]], k, seed)
         for measure in ("step", "coalitions"):
             fns = {}
@@ -319,13 +338,15 @@ def _kernels_section(p: dict, rounds: int, seed: int, contenders: tuple[str, ...
             rates = " | ".join(f"{units / statistics.median(times[n]):.2f}" for n in contenders)
             ratios = " | ".join(_ratio_cells(times["library"], times[n]) if "library" in times else "-"
                                 for n in contenders if n != "library")
-            compile_s, payback = "-", "-"
-            if "compiled" in first:
-                eager = "rewrites" if "rewrites" in first else contenders[0]
-                cost = max(first["compiled"] - first[eager], 0.0)
-                saving = statistics.median(times[eager]) - statistics.median(times["compiled"])
-                compile_s = f"{cost:.0f} ({graphs} graphs)"
-                payback = f"{cost / saving:.0f} calls" if saving > 0 else "never"
+            compile_s, payback = [], []
+            eager = "rewrites" if "rewrites" in first else contenders[0]
+            for name in (n for n in COMPILED if n in first):
+                cost = max(first[name] - first[eager], 0.0)
+                saving = statistics.median(times[eager]) - statistics.median(times[name])
+                compile_s.append(f"{cost:.0f}")
+                payback.append(f"{cost / saving:.0f} calls" if saving > 0 else "never")
+            compile_s = f"{' / '.join(compile_s)} ({graphs} graphs)" if compile_s else "-"
+            payback = " / ".join(payback) or "-"
             print(f"| {c} | {n_cells} | {measure} | {rates} | {ratios} | {compile_s} | {payback} |", flush=True)
 
 
@@ -383,7 +404,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="alternating timing rounds (default: preset)")
     parser.add_argument("--only", choices=SECTIONS, default=None, help="run one section (default: all)")
     parser.add_argument("--contenders", default=",".join(KERNEL_CONTENDERS),
-                        help="the kernels section's contenders, comma-separated (default: all three)")
+                        help="the kernels section's contenders, comma-separated (default: all four)")
     args = parser.parse_args()
     contenders = tuple(args.contenders.split(","))
     if not contenders or any(c not in KERNEL_CONTENDERS for c in contenders) or len(set(contenders)) < len(contenders):
@@ -403,7 +424,8 @@ def main() -> None:
     if "precision" in sections:
         _precision_section(p, rounds, args.seed)
     if "kernels" in sections:
-        cache = tempfile.TemporaryDirectory() if "compiled" in contenders else contextlib.nullcontext()
+        compiling = any(c in COMPILED for c in contenders)
+        cache = tempfile.TemporaryDirectory() if compiling else contextlib.nullcontext()
         with cache as cache_dir:
             if cache_dir:  # an empty inductor cache: the compile time is a first run's
                 os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
