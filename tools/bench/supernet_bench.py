@@ -60,6 +60,7 @@ from rdnas_space import (
     to_channels_last,
 )
 from rdnas_space.cells import edge_endpoints
+from rdnas_space.compiled import RECOMPILE_LIMIT
 from rdnas_space.ops import FactorizedReduce, ReLUConvBN, SepConv
 from torch import nn
 
@@ -287,7 +288,7 @@ def _compile_operations(net: nn.Module, backend: str = "inductor") -> nn.Module:
     contender); instances of one geometry share a graph.  Returns ``net``."""
     import torch._dynamo.config as dynamo_config
 
-    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, RECOMPILE_LIMIT)
     for module in net.modules():
         if isinstance(module, SepConv):
             module.forward_from_relu = torch.compile(module.forward_from_relu, backend=backend)
@@ -338,15 +339,15 @@ def _kernels_section(p: dict, rounds: int, seed: int, contenders: tuple[str, ...
             rates = " | ".join(f"{units / statistics.median(times[n]):.2f}" for n in contenders)
             ratios = " | ".join(_ratio_cells(times["library"], times[n]) if "library" in times else "-"
                                 for n in contenders if n != "library")
-            compile_s, payback = [], []
+            costs, paybacks = [], []
             eager = "rewrites" if "rewrites" in first else contenders[0]
             for name in (n for n in COMPILED if n in first):
                 cost = max(first[name] - first[eager], 0.0)
                 saving = statistics.median(times[eager]) - statistics.median(times[name])
-                compile_s.append(f"{cost:.0f}")
-                payback.append(f"{cost / saving:.0f} calls" if saving > 0 else "never")
-            compile_s = f"{' / '.join(compile_s)} ({graphs} graphs)" if compile_s else "-"
-            payback = " / ".join(payback) or "-"
+                costs.append(f"{cost:.0f}")
+                paybacks.append(f"{cost / saving:.0f} calls" if saving > 0 else "never")
+            compile_s = f"{' / '.join(costs)} ({graphs} graphs)" if costs else "-"
+            payback = " / ".join(paybacks) or "-"
             print(f"| {c} | {n_cells} | {measure} | {rates} | {ratios} | {compile_s} | {payback} |", flush=True)
 
 
