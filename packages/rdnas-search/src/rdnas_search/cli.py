@@ -1,5 +1,6 @@
-"""``rdnas-search run | train | nb201 | report | reproduce``: thin command lines over :mod:`~rdnas_search.search`,
-:mod:`~rdnas_search.train`, :mod:`~rdnas_search.nb201_search` and :mod:`~rdnas_search.reproduce`.
+"""``rdnas-search run | train | nb201 | report | replay | reproduce``: thin command lines over
+:mod:`~rdnas_search.search`, :mod:`~rdnas_search.train`, :mod:`~rdnas_search.nb201_search`,
+:mod:`~rdnas_search.replay` and :mod:`~rdnas_search.reproduce`.
 
 Settings come from a preset, then a TOML/YAML file (``--config``), then
 ``--set KEY=VALUE`` and the dedicated flags; the resolved config is printed in
@@ -20,7 +21,9 @@ from advbench.distributed import BACKENDS, launched_by_torchrun
 
 from .config import ConfigError, apply_overrides, load_overrides, nb201_preset, search_preset, train_preset
 from .diagnose import DiagnoseOptions, diagnose
+from .nb201 import open_benchmark
 from .nb201_search import NB201_GAMES, NB201_PARALLEL, NB201Options, run_nb201
+from .replay import REPLAY_KEYS, replay_runs
 from .reproduce import SCALES, list_specs, load_spec, reproduce
 from .search import RunDirError, render_report, run_search
 from .train import run_train
@@ -90,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
     nb.add_argument("--cells", type=int, default=100, help="--diagnose: cells sampled (with --seed, default 0)")
     nb.add_argument("--images", choices=("score", "val"), default="score",
                     help="--diagnose: value cells on the last round's scoring images or on every validation image")
+    rl = sub.add_parser("replay", help="re-score a finished search's saved rounds with other statistics (no "
+                        "training) and derive what they give")
+    rl.add_argument("run_dir", metavar="RUN_DIR", help="a search run directory or an nb201 directory (every run)")
+    rl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help=f"a setting to change: {', '.join(REPLAY_KEYS)}")
+    rl.add_argument("--dataset", default="cifar10", help="nb201 runs: the benchmark column to look cells up in")
+    rl.add_argument("--benchmark", default=None, help="nb201 runs: compact .csv table or official .pth")
+    rl.add_argument("--json", action="store_true", help="print one JSON record per run instead of a table")
     rp = sub.add_parser("reproduce", help="one of the paper's experiments as resumable jobs, tables side by side")
     rp.add_argument("experiment", nargs="?", default=None, help="table1, table2, table4-9, figures5_6 (see --list)")
     rp.add_argument("--list", action="store_true", help="list the experiments and exit")
@@ -118,6 +129,36 @@ def _reproduce(args: argparse.Namespace) -> None:
         return
     table = reproduce(args.experiment, args.scale, args.out, seeds=args.seeds, seed=args.seed, device=args.device)
     print(f"wrote {args.out}/{table['experiment']}.md and {args.out}/{table['experiment']}.json")
+
+
+def _replay(args: argparse.Namespace) -> None:
+    overrides = dict(_pairs(args.set))
+    results = replay_runs(args.run_dir, overrides)
+    bench = open_benchmark(args.benchmark) if results[0].config.space == "nb201" else None
+    settings = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "the runs' own settings"
+    if not args.json:
+        print(f"replay of {len(results)} run(s) with {settings}:")
+    for r in results:
+        record = r.to_dict()
+        if bench is not None:
+            record["accuracy"] = {args.dataset: bench.test_accuracy(r.derived, args.dataset)}
+        if args.json:
+            record.pop("alphas")
+            print(json.dumps(record))
+            continue
+        derived = r.derived if isinstance(r.derived, str) else r.derived.to_darts()
+        acc = f"  {args.dataset} {record['accuracy'][args.dataset]:.2f}" if bench is not None else ""
+        print(f"{r.run.name}: {derived}{acc}")
+
+
+def _pairs(items: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        out.append((key.strip(), value))
+    return out
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -200,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
             _nb201(args)
         elif args.command == "reproduce":
             _reproduce(args)
+        elif args.command == "replay":
+            _replay(args)
         else:
             if args.resume:
                 print(f"resuming {args.resume}", flush=True)

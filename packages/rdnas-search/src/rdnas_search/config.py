@@ -92,6 +92,16 @@ class SearchConfig:
     update: str = "shift"  # shift (additive + per-edge shift) | adam (eq. 13)
     eta: float = 0.5
     score_momentum: float = 0.0  # alpha moves by the running average m <- mu m + (1 - mu) Score (Shapley-NAS); 0: off
+    # eq. 16's scope: all (mean and std over every player of the walk) or edge (over the operations of the
+    # player's own edge); both are readings of the paper's "across operations"
+    standardize: str = "all"
+    # ROSE only: 0 = the paper's per-round statistics (eq. 18 over n_groups groups of the round's walks); W >= 1
+    # = median of means and v over the walks of the last W rounds, one group per round (rose_estimator.RoseWindow,
+    # an extension); needs commit_every=0
+    rose_window: int = 0
+    # none, or rms: each round's score is divided by the RMS of its per-edge centred values before momentum, so
+    # ROSE and MC move alpha by the same amount for the same evidence (an extension, for fair comparisons)
+    step_scale: str = "none"
     derive: str = "alpha"  # alpha (argmax of the final alpha) | mean_score (argmax of the mean of every round's score)
     # NB201, ROSE and MC: every commit_every scoring rounds, the open edge whose alpha best separates its top op
     # from the runner-up is fixed to that op (it leaves the mixture and the game; progressive discretisation as
@@ -115,7 +125,8 @@ class SearchConfig:
                    "path_sampling": ("none", "uniform", "alpha", "coalition", "mixture_then_coalition"),
                    "bn_stats": ("running", "batch"),
                    "derive": ("alpha", "mean_score"), "augment": ("flip", "crop_flip"),
-                   "value_metric": ("accuracy", "neg_ce"),
+                   "value_metric": ("accuracy", "neg_ce"), "standardize": ("all", "edge"),
+                   "step_scale": ("none", "rms"),
                    "dataset": ("embedded", "cifar10", "cifar100", "svhn", "imagefolder", "archive")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -155,6 +166,11 @@ class SearchConfig:
                                                                     or self.derive != "alpha"):
             raise ConfigError("commit_every fixes NAS-Bench-201 edges from ROSE or Monte-Carlo scores: use it with "
                               "space nb201, update shift and derive alpha, or set commit_every=0")
+        if self.rose_window < 0:
+            raise ConfigError(f"rose_window must be 0 (per-round statistics) or positive, got {self.rose_window}")
+        if self.rose_window and self.commit_every:
+            raise ConfigError("rose_window pools rounds over the same players; committed edges change the players: "
+                              "set commit_every=0 or rose_window=0")
         if self.n_score > self.n_val:
             raise ConfigError(f"n_score ({self.n_score}) cannot exceed n_val ({self.n_val})")
 

@@ -35,7 +35,8 @@ from .config import ConfigError
 from .game import SupernetGame, player_indices
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
 from .report import save_figure
-from .search import CHECKPOINT, RunDirError, Searcher, load_run_config, load_search_checkpoint, player_scores
+from .scoring import player_scores
+from .search import CHECKPOINT, RunDirError, Searcher, load_run_config, load_search_checkpoint
 
 __all__ = ["DiagnoseOptions", "cell_values", "rank_agreement", "tabular_shapley", "op_marginals", "diagnose_run",
            "diagnose"]

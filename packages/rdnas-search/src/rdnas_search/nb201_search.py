@@ -42,7 +42,8 @@ from .distributed import restarted
 from .naswot import naswot_search
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
 from .report import save_figure
-from .search import RunDirError, is_finished, player_scores, run_search
+from .scoring import edge_labels, player_scores
+from .search import RunDirError, is_finished, run_search
 from .searchdata import search_split
 
 __all__ = ["NB201Options", "NB201Outcome", "run_nb201", "NB201_GAMES", "NB201_PARALLEL"]
@@ -119,9 +120,11 @@ def _table_run(cfg: SearchConfig, bench: TableBenchmark, dataset: str, run_dir: 
         return record["arch"], float(record["search_time_s"])
     t0 = time.perf_counter()
     game = NB201TableGame(bench.table, dataset)
-    rose_cfg = RoseConfig(beta=cfg.beta, l1=cfg.l1, l2=cfg.l2, n_groups=cfg.n_groups)
+    rose_cfg = RoseConfig(beta=cfg.beta, l1=cfg.l1, l2=cfg.l2, n_groups=cfg.n_groups,
+                          standardize="group" if cfg.standardize == "edge" else "all")
     result = RoseEstimator(rose_cfg).approximate(game, cfg.n_permutations, rng=np.random.default_rng(cfg.seed),
-                                                 antithetic=cfg.antithetic, truncation_tol=cfg.truncation_tol)
+                                                 antithetic=cfg.antithetic, truncation_tol=cfg.truncation_tol,
+                                                 player_groups=edge_labels(game.player_names))
     arch = NB201TableGame.derive(player_scores(result, cfg.scorer))
     seconds = time.perf_counter() - t0
     if not write:

@@ -12,9 +12,10 @@ One epoch:
 3. write ``log.jsonl`` and an atomic checkpoint.
 
 ``scorer="mc"`` replaces the ROSE score by the plain Monte-Carlo mean of the same
-standardised gains (beta = 0, one group), so the two differ only in the robust
-statistics; ``scorer="darts"`` updates alpha by first-order DARTS gradient steps
-(Adam, eq. 13's settings) on the composite loss of a validation batch instead.
+standardised gains (beta = 0, one group).  The two then differ in the robust statistics and also in the size
+of their steps (ROSE moves alpha by ``(1 - beta) m + beta v``, MC by the whole mean); ``step_scale="rms"``
+gives every round's step the same norm, so that only the statistics differ.  ``scorer="darts"`` updates alpha
+by first-order DARTS gradient steps (Adam, eq. 13's settings) on the composite loss of a validation batch instead.
 
 All randomness of epoch ``e`` comes from generators seeded by ``(seed, e, purpose)``,
 so a run resumed from the checkpoint of epoch ``e`` continues exactly as an
@@ -43,14 +44,14 @@ from advbench.checkpoint import CheckpointError, safe_load
 from advbench.distributed import DistContext, all_gather_array, barrier, init_distributed
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, compile_regions, to_channels_last
-from rose_estimator import RoseConfig, RoseEstimator, RoseResult, standardize
-from rose_estimator.stats import normalize_weights
+from rose_estimator import RoseEstimator, RoseResult
 from torch import nn
 from tqdm.auto import tqdm
 
 from .config import SearchConfig, from_dict, to_dict
 from .distributed import any_rank, local_share, loss_scale, restarted, rose_sharding, sync_buffers, wrap_ddp
 from .game import SupernetGame, player_indices
+from .scoring import edge_labels, momentum_step, player_scores, rose_config, round_score, scale_step
 from .searchdata import crop_flip, search_split
 
 __all__ = ["Searcher", "run_search", "SearchOutcome", "RunDirError", "NonFiniteLossError", "CHECKPOINT", "DONE",
@@ -117,14 +118,6 @@ def _per_primitive(counts: np.ndarray, players: np.ndarray, shape: torch.Size) -
     return full.reshape(tuple(shape)).sum(axis=0)
 
 
-def player_scores(result: RoseResult, scorer: str, metric_weights: tuple[float, ...] | None = None) -> np.ndarray:
-    """ROSE score per player (eq. 19), or for ``scorer="mc"`` the plain mean of the same standardised gains."""
-    if scorer == "rose":
-        return np.asarray(result.score, dtype=np.float64)
-    weights = normalize_weights(metric_weights, len(result.metric_names))
-    return standardize(result.gains).mean(axis=0) @ weights
-
-
 def build_supernet(cfg: SearchConfig, n_classes: int) -> SupernetBase:
     """The search network of ``cfg.space``: DARTS-space (dual or single) or NAS-Bench-201."""
     if cfg.space == "nb201":
@@ -170,8 +163,7 @@ class Searcher:
         # DDP after alpha's requires_grad is settled: it reduces the gradients of what requires them then
         self.ddp = wrap_ddp(self.net, self.dist, self.device, find_unused=cfg.path_sampling != "none")
         self.threat = ThreatModel(eps=cfg.eps, step=cfg.attack_step, steps=cfg.attack_steps)
-        self.rose_cfg = RoseConfig(beta=cfg.beta, l1=cfg.l1, l2=cfg.l2, n_groups=cfg.n_groups,
-                                   metric_weights=cfg.metric_weights if cfg.adversarial else None)
+        self.rose_cfg = rose_config(cfg)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.rose: dict[str, dict[str, Any]] = {}
@@ -403,12 +395,11 @@ class Searcher:
             result = self._play(branch, b_index, epoch, x, y, x_adv, bar)
             players = player_indices(result.player_names, prims)  # the open edges' pairs (all, without commits)
             score = torch.zeros(alphas[branch].numel())
-            score[players] = self._score(result)
+            score[players] = self._score(branch, result)
             score = score.reshape(alphas[branch].shape)
-            steps[branch] = score
+            steps[branch] = momentum_step(scale_step(score, cfg.step_scale, self.committed[branch] < 0),
+                                          self.momentum.get(branch), cfg.score_momentum)
             if cfg.score_momentum > 0:
-                mu = cfg.score_momentum
-                steps[branch] = mu * self.momentum.get(branch, torch.zeros_like(score)) + (1 - mu) * score
                 self.momentum[branch] = steps[branch]
             steps[branch][self.committed[branch] >= 0] = 0.0  # a committed edge's alpha stays as it was fixed
             self.rose.setdefault(str(epoch), {})[branch] = result.to_dict()
@@ -457,7 +448,8 @@ class Searcher:
                                                                batch_size=cfg.coalition_batch,
                                                                antithetic=cfg.antithetic,
                                                                truncation_tol=cfg.truncation_tol,
-                                                               sharding=rose_sharding(self.dist))
+                                                               sharding=rose_sharding(self.dist),
+                                                               player_groups=edge_labels(game.player_names))
         advance(int(per_walk * (cfg.n_permutations - counted)) + 1)  # walks cut short by truncation count whole
         return result
 
@@ -477,8 +469,13 @@ class Searcher:
         for branch in steps:
             alphas[branch].requires_grad_(False)
 
-    def _score(self, result: RoseResult) -> torch.Tensor:
-        return torch.from_numpy(player_scores(result, self.cfg.scorer, self.rose_cfg.metric_weights)).float()
+    def _score(self, branch: str, result: RoseResult) -> torch.Tensor:
+        """This round's scores of ``result``'s players (with ``rose_window``, over this and earlier rounds)."""
+        rounds = [result]
+        if self.cfg.rose_window > 1:
+            earlier = [r[branch] for e, r in sorted(self.rose.items(), key=lambda kv: int(kv[0])) if branch in r]
+            rounds = [RoseResult.from_dict(r) for r in earlier[-(self.cfg.rose_window - 1):]] + rounds
+        return torch.from_numpy(round_score(rounds, self.cfg)).float()
 
     # ------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .estimator import RoseEstimator
 from .exact import all_coalitions, exact_shapley
 from .game import FunctionGame, Game
 from .games import AdditiveGame, AirportGame, GloveGame, NoisyGame, UnanimityGame, WeightedVotingGame
-from .result import RoseConfig, RoseResult
+from .result import STANDARDIZE, RoseConfig, RoseResult
 from .sampler import GainSample, Sharding, contiguous_block, draw_permutations, sample_gains
 from .stats import (
     combine_scores,
@@ -23,8 +23,11 @@ from .stats import (
     iqr_fences,
     median_of_means,
     outlier_score,
+    player_groups,
     standardize,
+    unit_stderr,
 )
+from .window import RoseWindow, WindowScore
 
 __version__ = "0.1.0"
 
@@ -39,6 +42,9 @@ __all__ = [
     "RoseConfig",
     "RoseEstimator",
     "RoseResult",
+    "RoseWindow",
+    "STANDARDIZE",
+    "WindowScore",
     "Sharding",
     "UnanimityGame",
     "WeightedVotingGame",
@@ -53,6 +59,8 @@ __all__ = [
     "iqr_fences",
     "median_of_means",
     "outlier_score",
+    "player_groups",
     "sample_gains",
     "standardize",
+    "unit_stderr",
 ]

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .game import Game
 from .result import RoseConfig, RoseResult
@@ -51,11 +52,14 @@ class RoseEstimator:
         truncation_tol: float | None = None,
         budget: int | None = None,
         sharding: Sharding | None = None,
+        player_groups: ArrayLike | None = None,
     ) -> RoseResult:
         """Walk ``n_permutations`` permutations of ``game`` and score its players.
 
         Sampling options are those of :func:`~rose_estimator.sampler.sample_gains`; with ``sharding`` a group
         of workers shares the walks and every worker gets the result a single worker would have.
+        ``player_groups`` labels the players for ``standardize="group"`` (for example the edge of each
+        (edge, operation) player).
         """
         _check_game(game)
         self._check_enough(n_permutations, antithetic)
@@ -69,7 +73,7 @@ class RoseEstimator:
             budget=budget,
             sharding=sharding,
         )
-        return RoseResult.from_sample(sample, self.config, game.player_names, game.metric_names)
+        return RoseResult.from_sample(sample, self.config, game.player_names, game.metric_names, player_groups)
 
     def update(
         self,

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from . import stats
 from .sampler import GainSample
 
-__all__ = ["RoseConfig", "RoseResult"]
+__all__ = ["RoseConfig", "RoseResult", "STANDARDIZE"]
+
+STANDARDIZE = ("all", "group")
+"""Scopes of eq. 16: over all players of a walk, or over each group of players (``player_groups``)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class RoseConfig:
             largest observed ``|z|``.
         std_rtol: relative floor of the per-permutation std (eq. 16).
         iqr_floor: replacement for a zero IQR, in standardised units (eq. 17).
+        standardize: ``all`` (eq. 16 over every player of a walk) or ``group`` (over the players sharing a
+            label of the result's ``player_groups``, such as the operations of one edge).
     """
 
     beta: float = 0.3
@@ -44,6 +49,7 @@ class RoseConfig:
     gain_bound: float | None = None
     std_rtol: float = 1e-9
     iqr_floor: float = 1e-9
+    standardize: str = "all"
 
     def __post_init__(self) -> None:
         for name in ("beta", "l1", "l2", "delta", "std_rtol", "iqr_floor"):
@@ -62,7 +68,12 @@ class RoseConfig:
             raise ValueError(f"delta must lie in (0, 1), got {self.delta}")
         if self.gain_bound is not None and self.gain_bound <= 0:
             raise ValueError(f"gain_bound must be positive, got {self.gain_bound}")
+        if self.standardize not in STANDARDIZE:
+            raise ValueError(f"standardize must be one of {', '.join(STANDARDIZE)}, got {self.standardize!r}")
         if self.metric_weights is not None:
+            w = tuple(float(x) for x in self.metric_weights)
+            if not all(np.isfinite(w)):
+                raise ValueError(f"metric_weights must be finite numbers, got {list(w)}")
             object.__setattr__(self, "metric_weights", tuple(float(w) for w in self.metric_weights))
 
 
@@ -70,7 +81,7 @@ class RoseConfig:
 class RoseResult:
     """ROSE scores of every player, with the statistics they come from.
 
-    Build with :meth:`from_gains` (or through :class:`~rose_estimator.RoseEstimator`);
+    Build with :meth:`from_sample` (or through :class:`~rose_estimator.RoseEstimator`);
     grow with :meth:`extend`; save with :meth:`to_json`.  Arrays are indexed
     ``[player, metric]`` unless said otherwise.
 
@@ -81,10 +92,15 @@ class RoseResult:
         v: ``[P, K]`` outlier score (eq. 17).
         mc_mean: ``[P, K]`` plain Monte-Carlo Shapley estimate (mean raw gain).
         mc_stderr: ``[P, K]`` its standard error over sampling units (NaN below 2 units).
+        m_raw: ``[P, K]`` median of means of the raw gains: the robust estimate in the value's own units
+            (eq. 18 without eq. 16), for users who read values, not z-scores (data valuation, attribution).
+        score_stderr: ``[P]`` standard error of the mean of the standardised gains behind ``score`` (metrics
+            weighted as in the score), over sampling units: how far apart two scores must be to differ.
         n_above, n_below: ``[P, K]`` gains above ``tau+`` / below ``tau-`` (exception triggers).
         group_means: ``[G, P, K]`` standardised group means.
         radius: ``[P]`` confidence radius of the score at ``config.delta`` (eq. 28).
         gains: ``[S, P, K]`` raw marginal gains; unit_ids: ``[S]``.
+        player_groups: ``[P]`` integer labels for ``config.standardize == "group"`` (None otherwise).
     """
 
     config: RoseConfig
@@ -94,12 +110,15 @@ class RoseResult:
     unit_ids: NDArray[np.int64]
     n_truncated: int
     n_evaluations: int
+    player_groups: NDArray[np.int64] | None = None
     score: NDArray[np.float64] = field(init=False)
     score_per_metric: NDArray[np.float64] = field(init=False)
     m: NDArray[np.float64] = field(init=False)
     v: NDArray[np.float64] = field(init=False)
     mc_mean: NDArray[np.float64] = field(init=False)
     mc_stderr: NDArray[np.float64] = field(init=False)
+    m_raw: NDArray[np.float64] = field(init=False)
+    score_stderr: NDArray[np.float64] = field(init=False)
     n_above: NDArray[np.int64] = field(init=False)
     n_below: NDArray[np.int64] = field(init=False)
     group_means: NDArray[np.float64] = field(init=False)
@@ -114,13 +133,23 @@ class RoseResult:
         if len(self.player_names) != n_players or len(self.metric_names) != n_metrics:
             raise ValueError("player_names / metric_names do not match the gains' P and K")
         cfg = self.config
-        z = stats.standardize(self.gains, rtol=cfg.std_rtol)
+        if cfg.standardize == "group":
+            if self.player_groups is None:
+                raise ValueError("standardize='group' needs player_groups, one integer label per player")
+            self.player_groups = stats.player_groups(self.player_groups, n_players)
+        elif self.player_groups is not None:
+            self.player_groups = stats.player_groups(self.player_groups, n_players)
+        z = stats.standardize(self.gains, groups=self.player_groups if cfg.standardize == "group" else None,
+                              rtol=cfg.std_rtol)
         self.group_means = stats.group_means(z, self.unit_ids, cfg.n_groups)
         self.m = np.median(self.group_means, axis=0)
         self.v, self.n_above, self.n_below = stats.outlier_score(z, cfg.l1, cfg.l2, iqr_floor=cfg.iqr_floor)
         self.score, self.score_per_metric = stats.combine_scores(self.m, self.v, cfg.beta, cfg.metric_weights)
         self.mc_mean = self.gains.mean(axis=0)
-        self.mc_stderr = _unit_stderr(self.gains, self.unit_ids)
+        self.mc_stderr = stats.unit_stderr(self.gains, self.unit_ids)
+        self.m_raw = stats.median_of_means(self.gains, self.unit_ids, cfg.n_groups)
+        weights = stats.normalize_weights(cfg.metric_weights, n_metrics)
+        self.score_stderr = stats.unit_stderr((z @ weights)[:, :, None], self.unit_ids)[:, 0]
         groups = stats.group_assignment(self.unit_ids, cfg.n_groups)
         n0 = int(np.bincount(groups, minlength=cfg.n_groups).min())
         bound = np.abs(z).max(axis=(0, 2)) if cfg.gain_bound is None else np.full(n_players, cfg.gain_bound)
@@ -133,8 +162,10 @@ class RoseResult:
         config: RoseConfig,
         player_names: list[str],
         metric_names: list[str],
+        player_groups: ArrayLike | None = None,
     ) -> RoseResult:
-        """Score one :class:`~rose_estimator.sampler.GainSample`."""
+        """Score one :class:`~rose_estimator.sampler.GainSample` (``player_groups``: labels for
+        ``config.standardize == "group"``)."""
         return cls(
             config=config,
             player_names=list(player_names),
@@ -143,6 +174,7 @@ class RoseResult:
             unit_ids=sample.unit_ids,
             n_truncated=sample.n_truncated,
             n_evaluations=sample.n_evaluations,
+            player_groups=None if player_groups is None else np.asarray(player_groups),
         )
 
     @property
@@ -161,6 +193,7 @@ class RoseResult:
             unit_ids=np.concatenate([self.unit_ids, sample.unit_ids + offset]),
             n_truncated=self.n_truncated + sample.n_truncated,
             n_evaluations=self.n_evaluations + sample.n_evaluations,
+            player_groups=self.player_groups,
         )
 
     def ranking(self) -> list[str]:
@@ -184,6 +217,9 @@ class RoseResult:
             "v": self.v.tolist(),
             "mc_mean": self.mc_mean.tolist(),
             "mc_stderr": [[None if np.isnan(x) else x for x in row] for row in self.mc_stderr.tolist()],
+            "m_raw": self.m_raw.tolist(),
+            "score_stderr": [None if np.isnan(x) else x for x in self.score_stderr.tolist()],
+            "player_groups": None if self.player_groups is None else self.player_groups.tolist(),
             "n_above": self.n_above.tolist(),
             "n_below": self.n_below.tolist(),
             "group_means": self.group_means.tolist(),
@@ -208,6 +244,7 @@ class RoseResult:
             unit_ids=np.asarray(data["unit_ids"], dtype=np.int64),
             n_truncated=int(data["n_truncated"]),
             n_evaluations=int(data["n_evaluations"]),
+            player_groups=None if data.get("player_groups") is None else np.asarray(data["player_groups"]),
         )
 
     def to_json(self, path: str | os.PathLike[str]) -> None:
@@ -231,13 +268,3 @@ class RoseResult:
             raise ValueError(f"{path} is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
-
-def _unit_stderr(gains: NDArray[np.float64], unit_ids: NDArray[np.int64]) -> NDArray[np.float64]:
-    """Standard error of the mean gain, with antithetic pairs averaged into one unit first."""
-    _, inverse, counts = np.unique(unit_ids, return_inverse=True, return_counts=True)
-    sums = np.zeros((counts.size,) + gains.shape[1:])
-    np.add.at(sums, inverse, gains)
-    unit_means = sums / counts[:, None, None]
-    if counts.size < 2:
-        return np.full(gains.shape[1:], np.nan)
-    return unit_means.std(axis=0, ddof=1) / np.sqrt(counts.size)

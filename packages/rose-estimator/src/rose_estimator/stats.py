@@ -16,6 +16,8 @@ __all__ = [
     "QUANTILE_METHOD",
     "check_gains",
     "standardize",
+    "player_groups",
+    "unit_stderr",
     "iqr_fences",
     "outlier_score",
     "group_assignment",
@@ -44,7 +46,7 @@ def check_gains(gains: ArrayLike) -> NDArray[np.float64]:
 
 
 def standardize(
-    gains: ArrayLike, *, rtol: float = 1e-9, atol: float = 1e-12
+    gains: ArrayLike, *, groups: ArrayLike | None = None, rtol: float = 1e-9, atol: float = 1e-12
 ) -> NDArray[np.float64]:
     """Eq. 16: standardise each metric's gains across players within each permutation.
 
@@ -54,8 +56,33 @@ def standardize(
     scale keeps the result invariant to a positive rescaling of the value function,
     and snapping stops floating-point noise between (mathematically) equal gains
     from being blown up into spurious outliers.
+
+    ``groups`` (``[P]`` labels, optional) is the second reading of the paper's "across operations": the mean,
+    the (population) std and the floor are taken over the players that share a label (the operations of one
+    edge), so within each walk every group's gains have mean 0 and unit spread, and rescaling or shifting one
+    group's gains changes none of its standardised gains.  ``None`` standardises over all players.
     """
     g = check_gains(gains)
+    if groups is None:
+        return _standardize_over(g, rtol, atol)
+    labels = player_groups(groups, g.shape[1])
+    z = np.empty_like(g)
+    for label in np.unique(labels):
+        cols = labels == label
+        z[:, cols] = _standardize_over(g[:, cols], rtol, atol)
+    return z
+
+
+def player_groups(groups: ArrayLike, n_players: int) -> NDArray[np.int64]:
+    """Validate per-player group labels (``[P]`` integers) for :func:`standardize`."""
+    labels = np.asarray(groups)
+    if labels.shape != (n_players,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"groups must be {n_players} integer labels, one per player, got shape {labels.shape} "
+                         f"of {labels.dtype}")
+    return labels.astype(np.int64)
+
+
+def _standardize_over(g: NDArray[np.float64], rtol: float, atol: float) -> NDArray[np.float64]:
     dev = g - g.mean(axis=1, keepdims=True)
     floor = np.maximum(atol, rtol * np.abs(g).max(axis=1, keepdims=True))
     dev = np.where(np.abs(dev) <= floor, 0.0, dev)
@@ -199,3 +226,16 @@ def confidence_radius(
     big_m = np.asarray(bound, dtype=np.float64)
     e = big_m * math.sqrt(8.0 * math.log(2.0 / delta) / group_size)
     return np.maximum(e, 2.0 * beta * (1.0 + big_m))
+
+
+def unit_stderr(gains: ArrayLike, unit_ids: ArrayLike) -> NDArray[np.float64]:
+    """Standard error of the mean of ``gains`` ``[S, P, K]`` over sampling units (an antithetic pair is averaged
+    into one unit first), ``[P, K]``; NaN below two units."""
+    g = check_gains(gains)
+    _, inverse, counts = np.unique(np.asarray(unit_ids), return_inverse=True, return_counts=True)
+    if counts.size < 2:
+        return np.full(g.shape[1:], np.nan)
+    sums = np.zeros((counts.size,) + g.shape[1:])
+    np.add.at(sums, inverse, g)
+    unit_means = sums / counts[:, None, None]
+    return unit_means.std(axis=0, ddof=1) / np.sqrt(counts.size)
