@@ -230,8 +230,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.fusion not in ("eca", "none", "cbam", "ecam"):
             raise ConfigError(f"fusion must be one of eca, none, cbam, ecam; got {self.fusion!r}")
-        if self.dataset not in ("cifar10", "cifar100", "svhn", "imagefolder", "archive"):
-            raise ConfigError(f"dataset must be one of cifar10, cifar100, svhn, imagefolder, archive; "
+        if self.dataset not in ("cifar10", "cifar100", "svhn", "imagefolder", "archive", "npz"):
+            raise ConfigError(f"dataset must be one of cifar10, cifar100, svhn, imagefolder, archive, npz; "
                               f"got {self.dataset!r}")
         if not 0.0 <= self.clean_fraction <= 1.0:
             raise ConfigError(f"clean_fraction must lie in [0, 1], got {self.clean_fraction}")

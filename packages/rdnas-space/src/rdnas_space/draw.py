@@ -7,6 +7,8 @@ setup`` installs it); heatmaps with matplotlib (Agg backend, files only).
 from __future__ import annotations
 
 import os
+import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +60,16 @@ def draw_cell(ops: list[tuple[str, int]], concat: list[int], path: str | os.Path
 
 
 def draw_genotype(genotype, directory: str | os.PathLike[str], prefix: str = "cell") -> list[Path]:
-    """Draw every cell of a genotype (normal, reduce and, if present, robust) into ``directory``."""
+    """Draw every cell of a genotype (normal, reduce and, if present, robust) into ``directory``.
+
+    Without graphviz's ``dot`` program nothing is drawn (a warning says so): a finished search must not fail at
+    its last step for want of a picture.
+    """
     files: list[Path] = []
+    if shutil.which("dot") is None:
+        warnings.warn("graphviz's dot program is not installed: the cell drawings are skipped (install graphviz "
+                      "with your package manager to get them)", stacklevel=2)
+        return files
     for name in ("normal", "reduce", "robust"):
         ops = getattr(genotype, name)
         if ops is None:
