@@ -98,6 +98,29 @@ CASES: list[Case] = [
     Case(RS, "CUDA", ("nb201", "--preset", "smoke", "--device", "cuda", "--out", "{out}")),
     Case(RS, "cifar10 not found under", ("nb201", "--preset", "smoke", "--set", "dataset=cifar10", "--set",
                                          "data_root={tmp}/nowhere", "--out", "{out}")),
+    # run directories (issue #33): no command writes into another's, --resume takes no new settings
+    Case(RS, "holds an nb201 run; a search run needs a directory of its own", ("run", "--resume", "{nbrun}")),
+    Case(RS, "holds a search run; a training run needs a directory of its own", ("train", "--preset", "smoke",
+                                                                               "--genotype", "random:0", "--out",
+                                                                               "{searchrun}")),
+    Case(RS, "holds an nb201 run; report re-renders a search run", ("report", "{nbrun}")),
+    Case(RS, "is not empty and holds no run", ("run", "--preset", "smoke", "--out", "{notrun}")),
+    Case(RS, "--set would be ignored", ("run", "--resume", "{searchrun}", "--set", "epochs=5")),
+    Case(RS, "--epochs would be ignored", ("train", "--resume", "{searchrun}", "--epochs", "5")),
+    Case(RS, "--out is empty", ("run", "--preset", "smoke", "--out", "")),
+    Case(RS, "space=nb201 is searched by rdnas-search nb201", ("run", "--set", "space=nb201", "--out", "{out}")),
+    Case(AB, "holds a search run; an eval run needs a directory of its own", ("eval", "--model", "{ckpt}", "--out",
+                                                                              "{searchrun}")),
+    Case(AB, "already holds an evaluation's results; give another --out, or --force", (
+        "eval", "--model", "{ckpt}", "--out", "{evalrun}")),
+    Case(AB, "--out is empty", ("eval", "--model", "{ckpt}", "--out", "")),
+    # advbench data
+    Case(AB, "labels must lie in 0..9", ("eval", "--model", "{ckpt}", "--dataset", "npz", "--data-root", "{npzneg}",
+                                        "--out", "{out}")),
+    Case(AB, "labels y must be integers", ("eval", "--model", "{ckpt}", "--dataset", "npz", "--data-root",
+                                           "{npzfloat}", "--out", "{out}")),
+    Case(AB, "cannot decode the image", ("eval", "--model", "{ckpt}", "--dataset", "imagefolder", "--data-root",
+                                         "{badfolder}", "--out", "{out}")),
     # advbench
     Case(AB, "does not exist", ("eval", "--model", "{tmp}/missing.pt", "--out", "{out}")),
     Case(AB, "is not a checkpoint (torch.load cannot read it)", ("eval", "--model", "{rnd}", "--out", "{out}")),
@@ -131,6 +154,10 @@ CASES: list[Case] = [
     Case(API, "n_groups must be a whole number, got 2.5", call=lambda: _rose(n_groups=2.5),
          shown="RoseConfig(n_groups=2.5)"),
     Case(API, "beta must lie in [0, 1], got 1.5", call=lambda: _rose(beta=1.5), shown="RoseConfig(beta=1.5)"),
+    Case(API, "metric_weights must be finite numbers", call=lambda: _rose(metric_weights=[float("nan")]),
+         shown="RoseConfig(metric_weights=[nan])"),
+    Case(API, "standardize must be one of all, group", call=lambda: _rose(standardize="edges"),
+         shown='RoseConfig(standardize="edges")'),
     Case(API, "n_players must be a whole number, got 3.7", call=lambda: _game(players=3.7),
          shown="FunctionGame(fn, n_players=3.7)"),
     Case(API, "game must be a rose_estimator.Game", call=lambda: _estimate("not a game"),
@@ -191,6 +218,22 @@ def files(tmp_path_factory) -> dict[str, str]:
         (tmp / name / "config.json").write_text(config)
         (tmp / name / "checkpoint.pt").write_bytes(payload)
         out[name] = str(tmp / name)
+    for name, content in (("searchrun", config), ("nbrun", json.dumps({"format": "rdnas-nb201/1", "config": {}}))):
+        (tmp / name).mkdir()
+        (tmp / name / "config.json").write_text(content)
+        out[name] = str(tmp / name)
+    (tmp / "evalrun").mkdir()
+    (tmp / "evalrun" / "results.json").write_text("{}")
+    (tmp / "notrun").mkdir()
+    (tmp / "notrun" / "notes.txt").write_text("mine")
+    out.update(evalrun=str(tmp / "evalrun"), notrun=str(tmp / "notrun"))
+    np.savez(path("npzneg.npz"), x=np.zeros((4, 32, 32, 3), np.uint8), y=np.array([0, -1, 2, 3]),
+             classes=np.array([str(i) for i in range(10)]))
+    np.savez(path("npzfloat.npz"), x=np.zeros((4, 32, 32, 3), np.uint8), y=np.array([0.0, 1.5, 2.0, 3.0]))
+    bad = tmp / "badfolder" / "test" / "cat"
+    bad.mkdir(parents=True)
+    (bad / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out["badfolder"] = str(tmp / "badfolder")
     part = tmp / "partrun"
     part.mkdir()
     (part / "config.json").write_text(json.dumps({"config": to_dict(search_preset("cpu")), "seed": 0}))

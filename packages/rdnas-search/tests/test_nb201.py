@@ -187,7 +187,8 @@ def test_nb201_cli_errors(argv: list[str], message: str, tmp_path: Path, capsys)
                      f"ImageNetTestAccuracy200Epochs\n{OPTIMUM},94.37,73.5,47.3\n")
     subst = {"MISSING.csv": str(tmp_path / "missing.csv"), "MISSING.pth": str(tmp_path / "missing.pth"),
              "BAD.csv": str(bad), "SHORT.csv": str(short), "NOTARUN": str(tmp_path)}
-    rc = main(["nb201", "--preset", "smoke", "--out", str(tmp_path / "out"), *[subst.get(a, a) for a in argv]])
+    common = [] if "--resume" in argv else ["--preset", "smoke", "--out", str(tmp_path / "out")]  # resume takes none
+    rc = main(["nb201", *common, *[subst.get(a, a) for a in argv]])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "out" / "run0-seed0").exists()  # nothing trained on bad input

@@ -134,7 +134,7 @@ def test_scorers_favour_the_player_with_higher_gains(tmp_path: Path, scorer: str
     gains[:, 4, :] += 0.2
     names = [str(i) for i in range(14 * 8)]
     result = RoseResult(RoseConfig(n_groups=2), names, ["clean", "adversarial"], gains, np.arange(8), 0, 0)
-    score = searcher._score(result).reshape(14, 8)
+    score = searcher._score("normal", result).reshape(14, 8)
     assert int(score.argmax()) == 4
     alpha = searcher.net.alpha_normal
     before = torch.softmax(alpha.detach(), -1)[0, 4].item()

@@ -139,3 +139,14 @@ def test_value_unit_estimate_and_standard_error() -> None:
     back = RoseResult.from_dict(four.to_dict())
     assert_allclose(back.m_raw, four.m_raw)
     assert_allclose(back.score_stderr, four.score_stderr)
+
+
+def test_a_radius_from_a_few_walks_is_flagged_vacuous() -> None:
+    rng = np.random.default_rng(6)
+    gains = rng.standard_normal((6, 10, 1)) + np.linspace(0, 1, 10)[None, :, None]
+    few = RoseResult(RoseConfig(n_groups=3), [f"p{i}" for i in range(10)], ["m"], gains, np.repeat(np.arange(3), 2),
+                     0, 0)
+    assert few.radius_vacuous and few.radius.min() >= few.score.max() - few.score.min()
+    many_gains = rng.standard_normal((4000, 3, 1)) * 0.1 + np.array([0.0, 5.0, 10.0])[None, :, None]
+    many = RoseResult(RoseConfig(n_groups=1, beta=0.0), ["a", "b", "c"], ["m"], many_gains, np.arange(4000), 0, 0)
+    assert not many.radius_vacuous and many.to_dict()["radius_vacuous"] is False

@@ -8,6 +8,7 @@ read with ``torch.load(..., weights_only=True)``:
     state_dict: the bare network's weights
     mean, std: input normalisation (inputs are images in [0, 1])
     dataset, classes: what the classifier was trained on
+    data_root: where that data was read from (a local archive, folder or .npz; absent for downloads)
     provenance: free-form strings (creator, date, versions, command, ...)
 
 A plain ``state_dict`` file (no ``format`` key) loads too when the caller names
@@ -52,6 +53,7 @@ class CheckpointInfo:
     dataset: str = "unknown"
     classes: list[str] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
+    data_root: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -71,6 +73,7 @@ def save_checkpoint(path: str | os.PathLike[str], net: nn.Module, info: Checkpoi
         "mean": [float(m) for m in info.mean],
         "std": [float(s) for s in info.std],
         "dataset": info.dataset,
+        "data_root": info.data_root,
         "classes": list(info.classes),
         "provenance": provenance,
     }
@@ -137,7 +140,8 @@ def load_checkpoint(
                                   f"{'y' if len(missing) == 1 else 'ies'}: re-save it with save_checkpoint")
         info = CheckpointInfo(arch=str(data["arch"]), arch_kwargs=dict(data.get("arch_kwargs", {})),
                               mean=tuple(data["mean"]), std=tuple(data["std"]), dataset=str(data.get("dataset", "")),
-                              classes=list(data.get("classes", [])), provenance=dict(data.get("provenance", {})))
+                              classes=list(data.get("classes", [])), provenance=dict(data.get("provenance", {})),
+                              data_root=None if data.get("data_root") is None else str(data["data_root"]))
         state = data["state_dict"]
         if arch is not None and arch != info.arch:
             raise CheckpointError(f"{p} holds a {info.arch!r} model, not {arch!r}")

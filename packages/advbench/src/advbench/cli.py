@@ -43,7 +43,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default, the reference) or bf16 autocast (faster on GPU; may inflate robustness)")
     p.add_argument("--arch", default=None, help="architecture of a raw state_dict file")
-    p.add_argument("--out", default="advbench-out", help="output directory")
+    p.add_argument("--out", default=None, help="output directory (default: a fresh advbench-out/<model>-<time>)")
+    p.add_argument("--force", action="store_true", help="replace an earlier evaluation's results in --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--download", action="store_true", help="let torchvision download the dataset")
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                          arch=args.arch, download=args.download, progress=not args.no_progress,
                          skip_autoattack=getattr(args, "skip_autoattack", False),
                          restarts=getattr(args, "restarts", 5), precision=args.precision,
-                         dist_backend=args.dist_backend)
+                         dist_backend=args.dist_backend, force=args.force)
         if args.command == "eval":
             results = evaluate(args.model, cfg)
         else:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if launched_by_torchrun() and os.environ.get("RANK", "0") != "0":
         return 0  # rank 0 reports for the group
-    print(f"wrote {cfg.out}/results.json and {cfg.out}/report.md")
+    print(f"wrote {results['out']}/results.json and {results['out']}/report.md")
     rb = results.get("robustbench") or {}
     if rb.get("clean_acc") is not None:
         aa = rb.get("autoattack_acc")

@@ -122,8 +122,21 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None = None, split: s
 
 
 def _cache_key(name: str, root: Path, split: str) -> str:
-    stat = f"{root.resolve()}|{root.stat().st_mtime_ns if root.exists() else 0}|{split}"
-    return hashlib.sha1(f"{name}|{stat}".encode()).hexdigest()[:12]
+    """The decode cache's key: the source's path and content signature (every file's path, size and mtime), so
+    that an edited folder or archive is decoded again (a changed directory mtime is not enough: editing a file
+    inside a class folder does not change the root's)."""
+    digest = hashlib.sha1(f"{name}|{root.resolve()}|{split}".encode())
+    if root.is_file():
+        st = root.stat()
+        digest.update(f"|{st.st_size}|{st.st_mtime_ns}".encode())
+    elif root.is_dir():
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for f in sorted(filenames):
+                path = os.path.join(dirpath, f)
+                st = os.stat(path)
+                digest.update(f"|{os.path.relpath(path, root)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
 
 
 def _decode(name: str, root: Path, split: str, download: bool) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -153,11 +166,16 @@ def _torchvision(name: str, root: Path, split: str, download: bool) -> tuple[tor
     return x, torch.as_tensor(ds.targets, dtype=torch.long), list(ds.classes)
 
 
-def _decode_image(data: bytes) -> np.ndarray:
+def _decode_image(data: bytes, name: str | os.PathLike[str] = "image") -> np.ndarray:
+    """One image as uint8 HWC RGB; a file that does not decode is a :class:`DataError` naming it."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as exc:
+        reason = str(exc).split(" <_io.")[0].strip() or type(exc).__name__
+        raise DataError(f"cannot decode the image {name} ({reason}): replace or remove it") from None
 
 
 def _stack(images: list[np.ndarray], labels: list[int], classes: list[str], where: Path
@@ -180,7 +198,7 @@ def _imagefolder(root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, li
     for label, cls in enumerate(classes):
         for f in sorted((base / cls).iterdir()):
             if f.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
-                images.append(_decode_image(f.read_bytes()))
+                images.append(_decode_image(f.read_bytes(), f))
                 labels.append(label)
     return _stack(images, labels, classes, base)
 
@@ -203,8 +221,8 @@ def _archive(path: Path, split: str) -> tuple[torch.Tensor, torch.Tensor, list[s
     classes = sorted(found)
     images, labels = [], []
     for label, cls in enumerate(classes):
-        for _, blob in sorted(found[cls]):
-            images.append(_decode_image(blob))
+        for fname, blob in sorted(found[cls]):
+            images.append(_decode_image(blob, f"{path}:{split}/{cls}/{fname}"))
             labels.append(label)
     return _stack(images, labels, classes, path / split)
 
@@ -220,12 +238,22 @@ def _npz(path: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         raise DataError(f"{path} must be an .npz with arrays 'x' and 'y' ({exc})") from None
     if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0]:
         raise DataError(f"{path}: x must be [N, H, W, C] or [N, C, H, W] and y [N], got {x.shape}, {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: labels y must be integers, got {y.dtype} (class indices 0..C-1)")
+    nchw = x.transpose(0, 3, 1, 2) if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3) else x
     if x.dtype == np.uint8:
-        nchw = x.transpose(0, 3, 1, 2) if x.shape[-1] in (1, 3) else x
         t = torch.from_numpy(np.ascontiguousarray(nchw)).float().div_(255.0)
-    else:
-        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    elif np.issubdtype(x.dtype, np.floating):
+        t = torch.from_numpy(np.ascontiguousarray(nchw, dtype=np.float32))
+        if t.numel() and not bool(torch.isfinite(t).all()):
+            raise DataError(f"{path}: images contain NaN or infinite pixels")
         if t.numel() and (t.min() < 0 or t.max() > 1):
             raise DataError(f"{path}: float images must lie in [0, 1]; normalisation belongs inside the model")
-    n_classes = int(y.max()) + 1 if y.size else 0
+    else:
+        raise DataError(f"{path}: images x must be uint8 (0..255) or float (0..1), got {x.dtype}")
+    n_classes = len(classes) if classes is not None else (int(y.max()) + 1 if y.size else 0)
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise DataError(f"{path}: labels must lie in 0..{n_classes - 1}"
+                        f"{' (the classes array has ' + str(n_classes) + ' names)' if classes is not None else ''}, "
+                        f"got {int(y.min())}..{int(y.max())}")
     return t, torch.from_numpy(y.astype(np.int64)), classes or [str(i) for i in range(n_classes)]

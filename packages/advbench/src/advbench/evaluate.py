@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from .device import PRECISIONS, autocast_for, configure_device
 from .distributed import BACKENDS, DistContext, init_distributed, sharded
 from .files import check_output_dir
 from .report import write_outputs
+from .rundir import RunKindError, check_run_dir, claim_run_dir
 from .suites import run_autoattack_suite, run_confusion, run_sweep, run_transfer, run_whitebox
 from .suites.common import model_size
 from .threat import format_eps
@@ -40,7 +42,8 @@ class EvalConfig:
     seed: int = 0
     batch_size: int = 128
     device: str = "auto"
-    out: str = "advbench-out"
+    out: str | None = None  # None: a fresh advbench-out/<model>-<time> directory
+    force: bool = False  # replace an earlier evaluation's results in ``out``
     arch: str | None = None
     download: bool = False
     cache_dir: str | None = None
@@ -70,13 +73,23 @@ class EvalConfig:
             raise ValueError(f"--seed must be a non-negative integer, got {self.seed}")
         if self.dist_backend not in BACKENDS:
             raise ValueError(f"--dist-backend must be one of {', '.join(BACKENDS)}, got {self.dist_backend!r}")
-        check_output_dir(self.out)
+        if self.out is not None:
+            if str(self.out) == "":
+                raise ValueError("--out is empty; give a directory")
+            check_output_dir(self.out)
 
 
 def _load_data(cfg: EvalConfig, info: CheckpointInfo) -> tuple[TensorData, str]:
     """The evaluation subset, and a note when ``--n-examples`` asks for more images than the split has."""
-    name = cfg.dataset or (info.dataset if info.dataset in ("cifar10", "cifar100", "svhn") else "cifar10")
-    data = load_dataset(name, cfg.data_root, cfg.split, download=cfg.download, cache_dir=cfg.cache_dir)
+    name, root = cfg.dataset, cfg.data_root
+    if name is None:  # the data the model was trained on, read from where the checkpoint says
+        local = info.dataset in ("imagefolder", "archive", "npz")
+        name = info.dataset if local or info.dataset in ("cifar10", "cifar100", "svhn") else "cifar10"
+        root = root or (info.data_root if name == info.dataset else None)
+        if local and root is None:
+            raise DataError(f"the model was trained on a local {info.dataset} whose path its checkpoint does not "
+                            f"record: give --dataset {info.dataset} --data-root PATH")
+    data = load_dataset(name, root, cfg.split, download=cfg.download, cache_dir=cfg.cache_dir)
     if data.num_classes != info.num_classes:
         raise DataError(f"the model predicts {info.num_classes} classes but {name} has {data.num_classes}: "
                         "evaluate it on the dataset it was trained for")
@@ -122,20 +135,42 @@ def evaluate(model_path: str | Path, cfg: EvalConfig) -> dict[str, Any]:
     writes.
     """
     ctx, device = init_distributed(cfg.device, cfg.dist_backend)
-    with sharded(ctx):
-        return _evaluate(model_path, cfg, ctx, device)
+    if cfg.out is not None:
+        check_run_dir(cfg.out, "eval")
+        _refuse_earlier(Path(cfg.out), cfg)
+    with sharded(ctx), contextlib.ExitStack() as claim:
+        return _evaluate(model_path, cfg, ctx, device, claim)
 
 
-def _evaluate(model_path: str | Path, cfg: EvalConfig, ctx: DistContext, device: torch.device) -> dict[str, Any]:
+def output_dir(cfg: EvalConfig, name: str) -> Path:
+    """``cfg.out``, or a fresh ``advbench-out/<name>-<YYYYmmdd-HHMMSS>`` (a suffix keeps it fresh)."""
+    if cfg.out is not None:
+        return Path(cfg.out)
+    base = Path("advbench-out") / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out, k = base, 1
+    while out.exists():
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    return out
+
+
+def _refuse_earlier(out: Path, cfg: EvalConfig) -> None:
+    if (out / "results.json").exists() and not cfg.force:
+        raise RunKindError(f"{out} already holds an evaluation's results; give another --out, or --force to "
+                           "replace them")
+
+
+def _evaluate(model_path: str | Path, cfg: EvalConfig, ctx: DistContext, device: torch.device,
+              claim: contextlib.ExitStack) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     configure_device(device)
     model, info = load_checkpoint(model_path, arch=cfg.arch, device=device)
     data, note = _load_data(cfg, info)
     x = data.x
     check_finite_logits(model, x, cfg.batch_size)
-    out = Path(cfg.out)
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(cfg, Path(model_path).stem)
+    claim.enter_context(claim_run_dir(out, "eval", main=ctx.is_main))
+    _refuse_earlier(out, cfg)
     size = model_size(model, (1, *x.shape[1:]))
     meta = {"path": str(model_path), "name": Path(model_path).stem, "arch": info.arch, "arch_kwargs": info.arch_kwargs,
             "trained_on": info.dataset, "provenance": info.provenance, "size": size}
@@ -153,6 +188,7 @@ def _evaluate(model_path: str | Path, cfg: EvalConfig, ctx: DistContext, device:
                               "clean_acc": accuracies.get("clean"), "autoattack_acc": accuracies.get("autoattack")}
     if ctx.is_main:
         write_outputs(results, out)
+    results["out"] = str(out)
     return results
 
 
@@ -175,12 +211,15 @@ def evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig) -> dict[st
     if len(model_paths) < 2:
         raise ValueError("transfer needs at least two models")
     ctx, device = init_distributed(cfg.device, cfg.dist_backend)
-    with sharded(ctx):
-        return _evaluate_transfer(model_paths, cfg, ctx, device)
+    if cfg.out is not None:
+        check_run_dir(cfg.out, "transfer")
+        _refuse_earlier(Path(cfg.out), cfg)
+    with sharded(ctx), contextlib.ExitStack() as claim:
+        return _evaluate_transfer(model_paths, cfg, ctx, device, claim)
 
 
-def _evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig, ctx: DistContext, device: torch.device
-                       ) -> dict[str, Any]:
+def _evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig, ctx: DistContext, device: torch.device,
+                       claim: contextlib.ExitStack) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     loaded = [load_checkpoint(p, arch=cfg.arch, device=device) for p in model_paths]
     names = []
@@ -193,6 +232,9 @@ def _evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig, ctx: Dist
             raise DataError(f"{p} predicts {info.num_classes} classes but the data has {data.num_classes}")
         check_finite_logits(model, data.x, cfg.batch_size)
     models = {n: m for n, (m, _) in zip(names, loaded, strict=True)}
+    out = output_dir(cfg, "transfer")
+    claim.enter_context(claim_run_dir(out, "transfer", main=ctx.is_main))
+    _refuse_earlier(out, cfg)
     meta = {"path": ", ".join(map(str, model_paths)), "name": "transfer", "arch": ", ".join(i.arch for _, i in loaded)}
     results = _header(cfg, device, data, meta, note)
     with autocast_for(device, cfg.precision):
@@ -200,5 +242,6 @@ def _evaluate_transfer(model_paths: list[str | Path], cfg: EvalConfig, ctx: Dist
                                           batch_size=cfg.batch_size, progress=cfg.progress and ctx.is_main)]
     results["robustbench"] = None
     if ctx.is_main:
-        write_outputs(results, Path(cfg.out))
+        write_outputs(results, out)
+    results["out"] = str(out)
     return results

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 __all__ = ["atomic_write", "atomic_write_text", "atomic_torch_save", "check_output_dir", "remove_orphans",
-           "OutputPathError"]
+           "OutputPathError", "umask_mode"]
 
 _SUFFIX = ".tmp"
 
@@ -48,6 +48,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any])
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=_SUFFIX, dir=target.parent)
     try:
+        os.fchmod(fd, umask_mode())  # mkstemp makes 0600; a result file gets the mode open() would give it
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -58,6 +59,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], Any])
         raise
     _fsync_dir(target.parent)
     return target
+
+
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process's umask: the mode a plain ``open(path, "w")`` gives a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -183,6 +183,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _settings(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The preset (``--preset``, or a ``preset`` key of ``--config``/``--set``) and the overrides on top of it."""
+    if args.out is not None and not args.out.strip():
+        raise ConfigError("--out is empty; give a directory")
+    overrides = _overrides(args)
+    preset = str(overrides.pop("preset", args.preset))
+    return preset, overrides
+
+
+def _check_resume(args: argparse.Namespace) -> None:
+    """``--resume`` continues a run with its saved settings: refuse settings that it would ignore."""
+    given = [flag for flag, value in (("--set", args.set), ("--config", args.config), ("--out", args.out),
+                                      ("--epochs", args.epochs), ("--seed", args.seed),
+                                      ("--preset", args.preset != "cpu")) if value]
+    if given:
+        raise ConfigError(f"--resume continues a run with its saved settings; {', '.join(given)} would be ignored: "
+                          "drop them, or start a new run with --out")
+
+
 def _diagnose(args: argparse.Namespace) -> None:
     options = DiagnoseOptions(n_cells=args.cells, seed=args.seed or 0, dataset=args.dataset, images=args.images,
                               top_k=min(10, max(args.cells, 1)))
@@ -199,10 +218,12 @@ def _nb201(args: argparse.Namespace) -> None:
         _diagnose(args)
         return
     if args.resume:
+        _check_resume(args)
         print(f"resuming {args.resume}", flush=True)
         outcome = run_nb201(nb201_preset("cpu"), args.resume, resume=True)
     else:
-        cfg = apply_overrides(nb201_preset(args.preset), _overrides(args))
+        preset, overrides = _settings(args)
+        cfg = apply_overrides(nb201_preset(preset), overrides)
         options = NB201Options(args.benchmark, args.dataset, args.runs, args.game, args.parallel)
         out = args.out = args.out or f"runs/nb201-{options.game}-{cfg.scorer}-seed{cfg.seed}"
         print(json.dumps({"config": asdict(cfg), "nb201": asdict(options), "out": out}, indent=2), flush=True)
@@ -226,10 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             if args.resume:
+                _check_resume(args)
                 print(f"resuming {args.resume}", flush=True)
                 outcome = run_search(search_preset("cpu"), args.resume, resume=True)
             else:
-                cfg = apply_overrides(search_preset(args.preset), _overrides(args))
+                preset, overrides = _settings(args)
+                cfg = apply_overrides(search_preset(preset), overrides)
+                if cfg.space == "nb201":
+                    raise ConfigError("space=nb201 is searched by rdnas-search nb201 (it looks the cells up); "
+                                      "run searches the DARTS space (dual or single)")
                 out = args.out = args.out or f"runs/search-{cfg.preset}-seed{cfg.seed}"
                 print(json.dumps({"config": asdict(cfg), "out": out}, indent=2), flush=True)
                 outcome = run_search(cfg, out)
@@ -245,12 +271,14 @@ def main(argv: list[str] | None = None) -> int:
             _replay(args)
         else:
             if args.resume:
+                _check_resume(args)
                 print(f"resuming {args.resume}", flush=True)
                 outcome = run_train(args.genotype or "", train_preset("cpu"), args.resume, resume=True)
             else:
                 if not args.genotype:
                     raise ConfigError("train needs --genotype (or --resume RUN_DIR)")
-                cfg = apply_overrides(train_preset(args.preset), _overrides(args))
+                preset, overrides = _settings(args)
+                cfg = apply_overrides(train_preset(preset), overrides)
                 out = args.out = args.out or f"runs/train-{cfg.preset}-seed{cfg.seed}"
                 print(json.dumps({"config": asdict(cfg), "genotype": args.genotype, "out": out}, indent=2),
                       flush=True)

@@ -23,6 +23,7 @@ interrupted one continues from its last epoch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -43,7 +44,7 @@ from .naswot import naswot_search
 from .nb201 import NB201_DATASETS, NB201TableGame, TableBenchmark, open_benchmark
 from .report import save_figure
 from .scoring import edge_labels, player_scores
-from .search import RunDirError, is_finished, run_search
+from .search import RunDirError, check_dir, claim_dir, is_finished, run_search
 from .searchdata import search_split
 
 __all__ = ["NB201Options", "NB201Outcome", "run_nb201", "NB201_GAMES", "NB201_PARALLEL"]
@@ -124,7 +125,8 @@ def _table_run(cfg: SearchConfig, bench: TableBenchmark, dataset: str, run_dir: 
                           standardize="group" if cfg.standardize == "edge" else "all")
     result = RoseEstimator(rose_cfg).approximate(game, cfg.n_permutations, rng=np.random.default_rng(cfg.seed),
                                                  antithetic=cfg.antithetic, truncation_tol=cfg.truncation_tol,
-                                                 player_groups=edge_labels(game.player_names))
+                                                 player_groups=edge_labels(game.player_names)
+                                                 if cfg.standardize == "edge" else None)
     arch = NB201TableGame.derive(player_scores(result, cfg.scorer))
     seconds = time.perf_counter() - t0
     if not write:
@@ -279,9 +281,16 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
         ConfigError: bad options; RunDirError: a run directory that cannot be used;
         FileNotFoundError / ValueError: a missing or malformed benchmark file.
     """
+    with contextlib.ExitStack() as claim:
+        return _run_nb201(cfg, run_dir, options, resume, stop_after, claim)
+
+
+def _run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201Options | None, resume: bool,
+               stop_after: int | None, claim: contextlib.ExitStack) -> NB201Outcome:
     run = check_output_dir(run_dir)
     ctx, _ = init_distributed(cfg.device, cfg.dist_backend)
     resume = resume or (restarted() and (run / "config.json").is_file())
+    check_dir(run, "nb201", resume=resume)
     if resume:
         cfg, options = _load(run)
         if json.loads((run / "summary.json").read_text()).get("finished") if (run / "summary.json").is_file() \
@@ -294,6 +303,8 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
         if options.game == "table" and cfg.scorer == "darts":
             raise ConfigError("the tabular game has no gradients: use --scorer rose or mc, or --game supernet")
     bench = open_benchmark(options.benchmark)  # fails before any training on a bad file
+    if resume:
+        claim.enter_context(claim_dir(run, "nb201", resume=True, main=ctx.is_main))
     if options.game == "table" and not isinstance(bench, TableBenchmark):
         raise ConfigError("the tabular game reads the compact .csv table; pass it with --benchmark")
     all_acc = bench.all_test_accuracies(options.dataset)
@@ -304,8 +315,10 @@ def run_nb201(cfg: SearchConfig, run_dir: str | os.PathLike[str], options: NB201
         if options.game == "supernet" or cfg.scorer == "naswot":
             search_split(cfg.dataset, cfg.n_train, cfg.n_val, cfg.seed, cfg.data_root)
         barrier(ctx)  # every rank has read the directory before rank 0 writes to it
+        claim.enter_context(claim_dir(run, "nb201", main=ctx.is_main))
+        if (run / "config.json").exists():  # another writer got here between the check and the claim
+            raise RunDirError(f"{run} already holds a run; use --resume {run} or another --out")
         if ctx.is_main:
-            run.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run / "config.json", json.dumps(
                 {"format": _FORMAT, "config": to_dict(cfg), "nb201": asdict(options)}, indent=2))
     if ctx.is_distributed and options.parallel == "seeds" and options.game == "supernet" and cfg.scorer != "naswot":

@@ -152,7 +152,8 @@ def _mean_scores(results: list[RoseResult], cfg: SearchConfig, primitives: tuple
     rows = []
     for r in results:
         rescored = RoseResult(rcfg, r.player_names, r.metric_names, r.gains, r.unit_ids, r.n_truncated,
-                              r.n_evaluations, player_groups=edge_labels(r.player_names))
+                              r.n_evaluations,
+                              player_groups=edge_labels(r.player_names) if cfg.standardize == "edge" else None)
         full = np.zeros(len(r.player_names))
         full[player_indices(r.player_names, primitives)] = player_scores(rescored, cfg.scorer, rcfg.metric_weights)
         rows.append(full)

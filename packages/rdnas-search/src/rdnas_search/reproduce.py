@@ -495,20 +495,23 @@ def reproduce(name: str, scale: str, out: str | os.PathLike[str], *, seeds: int 
         dry_run: only plan: returns ``{"jobs": [...], "estimate": ...}`` and runs nothing (``--plan``).
         on_job: called with each job and its state (``done``, ``run``), for progress output.
     """
+    from .search import check_dir, claim_dir
+
     spec = load_spec(name)
     if seeds < 1:
         raise SpecError(f"--seeds must be positive, got {seeds}")
     seed_list = list(range(seed, seed + seeds))
     jobs, owners = plan(spec, scale, seed_list)
     root = check_output_dir(out, "--out")
+    check_dir(root, "reproduce")
     if dry_run:
         return {"jobs": [{"id": j.id, "kind": j.kind, "seed": j.seed, "command": j.command(root),
                           "done": _done(j, root / "jobs" / j.id)} for j in jobs], "estimate": estimate(jobs, scale)}
-    (root / "jobs").mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    with tqdm(total=len(jobs), desc=f"reproduce {spec.name}", unit="job") as bar:
+    with claim_dir(root, "reproduce"), tqdm(total=len(jobs), desc=f"reproduce {spec.name}", unit="job") as bar:
+        (root / "jobs").mkdir(parents=True, exist_ok=True)
         for job in jobs:
             d = root / "jobs" / job.id
             state = "done" if _done(job, d) else "run"
@@ -522,9 +525,9 @@ def reproduce(name: str, scale: str, out: str | os.PathLike[str], *, seeds: int 
                                           "seconds": time.perf_counter() - started}) + "\n")
             _tensorboard(job, root)
             bar.update(1)
-    table = _table(spec, scale, seed_list, root, owners, time.perf_counter() - t0)
-    atomic_write_text(root / f"{spec.name}.json", json.dumps(table, indent=2))
-    atomic_write_text(root / f"{spec.name}.md", _markdown(table, spec))
-    if spec.plot is not None:
-        _plot(spec, table, root / f"{spec.name}.png", root, owners)
+        table = _table(spec, scale, seed_list, root, owners, time.perf_counter() - t0)
+        atomic_write_text(root / f"{spec.name}.json", json.dumps(table, indent=2))
+        atomic_write_text(root / f"{spec.name}.md", _markdown(table, spec))
+        if spec.plot is not None:
+            _plot(spec, table, root / f"{spec.name}.png", root, owners)
     return table

@@ -52,7 +52,7 @@ def round_score(rounds: Sequence[RoseResult], cfg: SearchConfig) -> np.ndarray:
         raise ValueError("no round to score")
     rcfg = rose_config(cfg)
     newest = rounds[-1]
-    groups = edge_labels(newest.player_names)
+    groups = edge_labels(newest.player_names) if cfg.standardize == "edge" else None
     if cfg.scorer == "rose" and cfg.rose_window:
         window = RoseWindow(rcfg, window=cfg.rose_window, player_groups=groups)
         for r in rounds[-cfg.rose_window:]:

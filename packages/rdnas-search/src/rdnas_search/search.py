@@ -33,6 +33,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from advbench import ThreatModel, autocast_for, configure_device, pgd_train, res
 from advbench.checkpoint import CheckpointError, safe_load
 from advbench.distributed import DistContext, all_gather_array, barrier, init_distributed
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
+from advbench.rundir import RunKindError, check_run_dir, claim_run_dir, run_kind
 from rdnas_space import NB201Supernet, Supernet, SupernetBase, SupernetConfig, compile_regions, to_channels_last
 from rose_estimator import RoseEstimator, RoseResult
 from torch import nn
@@ -75,8 +77,9 @@ class _Masked(nn.Module):
         return self.net(x, self.masks)
 
 
-class RunDirError(ValueError):
-    """A run directory that cannot be resumed (not a run, or already finished)."""
+class RunDirError(RunKindError):
+    """A run directory that cannot be resumed (not a run, or already finished) or written (another kind of run);
+    the run-directory checks of :mod:`advbench.rundir` raise its base class."""
 
 
 class NonFiniteLossError(RunDirError):
@@ -92,6 +95,26 @@ class SearchOutcome:
     finished: bool
     genotype: Any | None  # a Genotype, or an architecture string for the NAS-Bench-201 space
     alphas: dict[str, torch.Tensor]
+
+
+def check_dir(run: Path, kind: str, *, resume: bool = False) -> Path:
+    """:func:`advbench.rundir.check_run_dir`, its refusals raised as :class:`RunDirError`."""
+    try:
+        return check_run_dir(run, kind, resume=resume)
+    except RunKindError as exc:
+        raise RunDirError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def claim_dir(run: Path, kind: str, *, resume: bool = False, main: bool = True) -> Iterator[Path]:
+    """:func:`advbench.rundir.claim_run_dir` (kind recorded, exclusive lock held for the block), its refusals
+    raised as :class:`RunDirError`."""
+    with contextlib.ExitStack() as stack:
+        try:
+            path = stack.enter_context(claim_run_dir(run, kind, resume=resume, main=main))
+        except RunKindError as exc:
+            raise RunDirError(str(exc)) from None
+        yield path
 
 
 def _seed_for(seed: int, epoch: int, purpose: str) -> int:
@@ -449,7 +472,8 @@ class Searcher:
                                                                antithetic=cfg.antithetic,
                                                                truncation_tol=cfg.truncation_tol,
                                                                sharding=rose_sharding(self.dist),
-                                                               player_groups=edge_labels(game.player_names))
+                                                               player_groups=edge_labels(game.player_names)
+                                                               if cfg.standardize == "edge" else None)
         advance(int(per_walk * (cfg.n_permutations - counted)) + 1)  # walks cut short by truncation count whole
         return result
 
@@ -593,6 +617,11 @@ def render_report(run_dir: str | os.PathLike[str]) -> Path:
     epochs are not all done is refused (resume it instead).
     """
     run = Path(run_dir)
+    kind = run_kind(run)
+    if kind not in (None, "search"):
+        article = "an" if kind[0] in "aeino" else "a"
+        raise RunDirError(f"{run} holds {article} {kind} run; report re-renders a search run (an nb201 "
+                          "directory's runs are its run*-seed* folders)")
     cfg = load_run_config(run)
     if not (run / CHECKPOINT).is_file():
         raise RunDirError(f"{run} has no {CHECKPOINT} yet: the run stopped before its first epoch ended")
@@ -635,10 +664,17 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
         RunDirError: a directory that cannot hold or resume this run; NonFiniteLossError: the loss became NaN
         or infinite (the last good checkpoint is kept).
     """
+    with contextlib.ExitStack() as claim:
+        return _run_search(cfg, run_dir, resume, stop_after, group, claim)
+
+
+def _run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], resume: bool, stop_after: int | None,
+                group: DistContext | None, claim: contextlib.ExitStack) -> SearchOutcome:
     run = check_output_dir(run_dir)
     if group is None:
         group, _ = init_distributed(cfg.device, cfg.dist_backend)
     resume = resume or (restarted() and (run / "config.json").is_file())
+    check_dir(run, "search", resume=resume)
     state = None
     if resume:
         cfg = load_run_config(run)
@@ -652,6 +688,9 @@ def run_search(cfg: SearchConfig, run_dir: str | os.PathLike[str], *, resume: bo
         raise RunDirError(f"{run} already holds a run; use --resume {run} or another --out")
     searcher = Searcher(cfg, run, group)  # resolves the device and loads the data: fails before anything is written
     barrier(group)  # every rank has read the directory before rank 0 writes to it
+    claim.enter_context(claim_dir(run, "search", resume=resume, main=group.is_main))
+    if not resume and (run / "config.json").exists():  # another writer got here between the check and the claim
+        raise RunDirError(f"{run} already holds a run; use --resume {run} or another --out")
     if not resume and group.is_main:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "config.json", json.dumps({"config": to_dict(cfg), "seed": cfg.seed}, indent=2))

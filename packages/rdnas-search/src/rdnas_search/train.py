@@ -13,6 +13,7 @@ white-box evaluation is sharded over the ranks, and only rank 0 writes (:mod:`rd
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -45,7 +46,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, from_dict, to_dict
 from .distributed import any_rank, local_share, loss_scale, restarted, sync_buffers, wrap_ddp
-from .search import DONE, NonFiniteLossError, RunDirError, _seed_for, load_run_checkpoint
+from .search import DONE, NonFiniteLossError, RunDirError, _seed_for, check_dir, claim_dir, load_run_checkpoint
 from .searchdata import crop_flip
 
 __all__ = ["run_train", "TrainOutcome", "resolve_model_spec", "default_archive"]
@@ -108,8 +109,14 @@ def _random_genotype(spec: str) -> Genotype:
     return random_genotype(int(text))
 
 
-def _data(cfg: TrainConfig) -> tuple[TensorData, TensorData]:
+def _data_root(cfg: TrainConfig) -> str | None:
+    """Where the training data is read from: ``data_root``, or the shared archive for ``dataset=archive``."""
     root = cfg.data_root or (default_archive() if cfg.dataset == "archive" else None)
+    return None if root is None else str(Path(root).resolve())
+
+
+def _data(cfg: TrainConfig) -> tuple[TensorData, TensorData]:
+    root = _data_root(cfg)
     train = load_dataset(cfg.dataset, root, "train")
     test = load_dataset(cfg.dataset, root, "test")
     return subset(train, cfg.n_train, cfg.seed, balanced=True), subset(test, cfg.n_test, cfg.seed)
@@ -126,9 +133,16 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     Under ``torchrun`` every rank returns the same outcome and only rank 0 writes; a group that torchrun
     restarted after a failure resumes the run it finds in ``run_dir``.
     """
+    with contextlib.ExitStack() as claim:
+        return _run_train(spec, cfg, run_dir, resume, stop_after, claim)
+
+
+def _run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], resume: bool, stop_after: int | None,
+               claim: contextlib.ExitStack) -> TrainOutcome:
     run = check_output_dir(run_dir)
     ctx, device = init_distributed(cfg.device, cfg.dist_backend)
     resume = resume or (restarted() and (run / "train_config.json").is_file())
+    check_dir(run, "training", resume=resume)
     state = None
     if resume:
         meta_path = run / "train_config.json"
@@ -153,8 +167,10 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     train, test = _data(cfg)
     arch, kwargs, description = resolve_model_spec(spec, cfg, train.num_classes)
     barrier(ctx)  # every rank has read the directory before rank 0 writes to it
+    claim.enter_context(claim_dir(run, "training", resume=resume, main=ctx.is_main))
+    if not resume and (run / "train_config.json").exists():  # another writer got here between check and claim
+        raise RunDirError(f"{run} already holds a training run; use --resume {run} or another --out")
     if not resume and ctx.is_main:
-        run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "train_config.json", json.dumps({"spec": spec, "config": to_dict(cfg)}, indent=2))
     torch.manual_seed(cfg.seed)
     mean = tuple(train.x.mean(dim=(0, 2, 3)).tolist())
@@ -246,6 +262,7 @@ def run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     if done < cfg.epochs:
         return TrainOutcome(run, done, False, None, None)
     info = CheckpointInfo(arch=arch, arch_kwargs=kwargs, mean=mean, std=std, dataset=cfg.dataset,
+                          data_root=_data_root(cfg),
                           classes=train.classes, provenance={"trained_by": "rdnas-search train", "spec": spec,
                                                              "preset": cfg.preset, "seed": str(cfg.seed)})
     model_path = save_checkpoint(run / "model.pt", model.net, info) if ctx.is_main else run / "model.pt"

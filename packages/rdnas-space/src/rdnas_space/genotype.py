@@ -189,6 +189,9 @@ def _literal(node: ast.expr) -> Any:
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)  # the mode a plain open() gives, not mkstemp's 0600
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)

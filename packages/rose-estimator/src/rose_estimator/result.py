@@ -98,7 +98,12 @@ class RoseResult:
             weighted as in the score), over sampling units: how far apart two scores must be to differ.
         n_above, n_below: ``[P, K]`` gains above ``tau+`` / below ``tau-`` (exception triggers).
         group_means: ``[G, P, K]`` standardised group means.
-        radius: ``[P]`` confidence radius of the score at ``config.delta`` (eq. 28).
+        radius: ``[P]`` confidence radius of the score at ``config.delta`` (eq. 28).  Read it with care: ``M``
+            is each player's largest *observed* ``|z|`` unless ``gain_bound`` is set (for gains standardised
+            over P players ``sqrt(P - 1)`` is a true bound), and ``n0`` counts walks, although the two walks of
+            an antithetic pair are not independent; with a handful of walks per group it is vacuous.
+        radius_vacuous: True when the radius is at least the whole spread of the scores (max - min), so it
+            cannot separate any two players: report it as "no guarantee", not as information.
         gains: ``[S, P, K]`` raw marginal gains; unit_ids: ``[S]``.
         player_groups: ``[P]`` integer labels for ``config.standardize == "group"`` (None otherwise).
     """
@@ -123,6 +128,7 @@ class RoseResult:
     n_below: NDArray[np.int64] = field(init=False)
     group_means: NDArray[np.float64] = field(init=False)
     radius: NDArray[np.float64] = field(init=False)
+    radius_vacuous: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.gains = stats.check_gains(self.gains)
@@ -154,6 +160,8 @@ class RoseResult:
         n0 = int(np.bincount(groups, minlength=cfg.n_groups).min())
         bound = np.abs(z).max(axis=(0, 2)) if cfg.gain_bound is None else np.full(n_players, cfg.gain_bound)
         self.radius = stats.confidence_radius(n0, bound, cfg.beta, cfg.delta)
+        spread = float(self.score.max() - self.score.min()) if n_players else 0.0
+        self.radius_vacuous = bool(n_players == 0 or float(self.radius.min()) >= spread)
 
     @classmethod
     def from_sample(
@@ -224,6 +232,7 @@ class RoseResult:
             "n_below": self.n_below.tolist(),
             "group_means": self.group_means.tolist(),
             "radius": self.radius.tolist(),
+            "radius_vacuous": self.radius_vacuous,
             "gains": self.gains.tolist(),
             "unit_ids": self.unit_ids.tolist(),
         }
@@ -252,6 +261,9 @@ class RoseResult:
         target = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
         try:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(fd, 0o666 & ~mask)  # the mode a plain open() gives, not mkstemp's 0600
             with os.fdopen(fd, "w") as fh:
                 json.dump(self.to_dict(), fh)
             os.replace(tmp, target)
