@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := rose-estimator rdnas-space advbench rdnas-search
 
-.PHONY: setup test run lint bench clean
+.PHONY: setup test test-fast run lint bench clean
 
 $(STAMP): requirements.txt $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
 	command -v dot >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; } \
@@ -22,6 +22,11 @@ setup: $(STAMP)
 test: setup
 	$(PY) -m ruff check packages tools tests conftest.py
 	$(PY) -m pytest
+
+# the inner loop: every test not marked slow (make test and CI run everything)
+test-fast: setup
+	$(PY) -m ruff check packages tools tests conftest.py
+	$(PY) -m pytest -m "not slow"
 
 run: setup
 	$(VENV)/bin/rdnas-search run --out runs/search-$$(date +%Y%m%d-%H%M%S)

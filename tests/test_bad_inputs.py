@@ -149,6 +149,7 @@ CASES: list[Case] = [
     Case(DEMO, "--permutations must be an even number", ("--permutations", "7")),
     Case(DEMO, "fewer than G=100 median-of-means groups", ("--groups", "100")),
     Case(DEMO, "--seed must be a non-negative integer", ("--seed", "-1")),
+    Case(DEMO, "--repeats must be a non-negative integer", ("--repeats", "-1")),
     Case(API, "l1 must be a finite number, got nan", call=lambda: _rose(l1=float("nan")), shown="RoseConfig(l1=nan)"),
     Case(API, "l2 must be a finite number, got nan", call=lambda: _rose(l2=float("nan")), shown="RoseConfig(l2=nan)"),
     Case(API, "n_groups must be a whole number, got 2.5", call=lambda: _rose(n_groups=2.5),

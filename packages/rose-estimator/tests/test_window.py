@@ -150,3 +150,13 @@ def test_a_radius_from_a_few_walks_is_flagged_vacuous() -> None:
     many_gains = rng.standard_normal((4000, 3, 1)) * 0.1 + np.array([0.0, 5.0, 10.0])[None, :, None]
     many = RoseResult(RoseConfig(n_groups=1, beta=0.0), ["a", "b", "c"], ["m"], many_gains, np.arange(4000), 0, 0)
     assert not many.radius_vacuous and many.to_dict()["radius_vacuous"] is False
+
+
+def test_the_demo_reports_the_comparison_over_draws(capsys: pytest.CaptureFixture[str]) -> None:
+    from rose_estimator.demo import main
+
+    assert main(["--repeats", "4", "--permutations", "20", "--groups", "2"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("over 4 draws (seeds 0..3") and "ROSE ahead in" in last
+    ahead, behind = (int(last.split(word)[1].split()[0].rstrip(",")) for word in ("ahead in", "behind in"))
+    assert ahead + behind <= 4
