@@ -169,6 +169,17 @@ CASES: list[Case] = [
          shown="approximate(game, 4.5)"),
     Case(API, "antithetic sampling needs an even number of permutations", call=lambda: _estimate(
         _game(), 3, antithetic=True), shown="approximate(game, 3, antithetic=True)"),
+    Case(API, "batch_size must be a whole number, got 2.5", call=lambda: _estimate(_game(), batch_size=2.5),
+         shown="approximate(game, 4, batch_size=2.5)"),
+    Case(API, "budget must be a whole number, got 12.5", call=lambda: _estimate(_game(), budget=12.5),
+         shown="approximate(game, 4, budget=12.5)"),
+    Case(API, "rng must be a non-negative integer seed or a numpy Generator, got -1",
+         call=lambda: _estimate(_game(), rng=-1), shown="approximate(game, 4, rng=-1)"),
+    Case(API, "admitted 1 sampling unit(s), fewer than the G=3 median-of-means groups",
+         call=lambda: __import__("rose_estimator").RoseEstimator(n_groups=3).approximate(_game(), 6, budget=4),
+         shown="RoseEstimator(n_groups=3).approximate(game, 6, budget=4)"),
+    Case(API, "n_players=1000000000 is more than 1,000,000", call=lambda: _game(players=10**9),
+         shown="FunctionGame(fn, n_players=10**9)"),
     Case(API, "non-finite value", call=lambda: _estimate(_game(lambda c: np.full(len(c), np.nan))),
          shown="approximate(a game whose values are NaN, 4)"),
 ]

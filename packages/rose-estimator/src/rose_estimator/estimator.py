@@ -73,6 +73,13 @@ class RoseEstimator:
             budget=budget,
             sharding=sharding,
         )
+        units = int(np.unique(sample.unit_ids).size)
+        if units < self.config.n_groups:
+            per_walk = max(game.n_players - 1, 1)
+            needed = per_walk * self.config.n_groups * (1 + antithetic) + 2
+            raise ValueError(f"budget={budget} evaluations admitted {units} sampling unit(s), fewer than the "
+                             f"G={self.config.n_groups} median-of-means groups: a walk costs up to {per_walk} "
+                             f"evaluations, so raise the budget to about {needed} or lower n_groups")
         return RoseResult.from_sample(sample, self.config, game.player_names, game.metric_names, player_groups)
 
     def update(

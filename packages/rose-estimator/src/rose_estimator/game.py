@@ -15,6 +15,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+MAX_PLAYERS = 1_000_000
+"""The most players a game may have (a walk holds P + 1 coalitions of P booleans: 10^12 bytes at 10^6)."""
+
 __all__ = ["Game", "FunctionGame"]
 
 
@@ -42,6 +45,9 @@ class Game:
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if n_players > MAX_PLAYERS:
+            raise ValueError(f"n_players={n_players} is more than {MAX_PLAYERS:,}: a permutation walk evaluates P + 1 "
+                             "coalitions of P booleans each; group players (features into blocks) first")
         self.n_players = int(n_players)
         self.n_metrics = int(n_metrics)
         names = [str(i) for i in range(self.n_players)] if player_names is None else list(player_names)

@@ -149,6 +149,12 @@ def sample_gains(
         ValueError: on a non-positive ``batch_size``, a negative ``n_permutations`` or
             ``budget``, a ``truncation_tol`` outside ``[0, 1)``, or ``budget`` with ``sharding``.
     """
+    for name, value in (("batch_size", batch_size), ("n_permutations", n_permutations), ("budget", budget)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if not isinstance(rng, np.random.Generator) and (isinstance(rng, bool) or not isinstance(rng, (int, np.integer))
+                                                     or rng < 0):
+        raise ValueError(f"rng must be a non-negative integer seed or a numpy Generator, got {rng!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if n_permutations < 0:

@@ -83,10 +83,15 @@ def player_groups(groups: ArrayLike, n_players: int) -> NDArray[np.int64]:
 
 
 def _standardize_over(g: NDArray[np.float64], rtol: float, atol: float) -> NDArray[np.float64]:
-    dev = g - g.mean(axis=1, keepdims=True)
-    floor = np.maximum(atol, rtol * np.abs(g).max(axis=1, keepdims=True))
+    # divided by the largest |gain| first (z does not change under a positive scaling), so that gains near the
+    # float range (1e300) do not overflow in the variance
+    scale = np.abs(g).max(axis=1, keepdims=True)
+    safe = np.where(scale > 0, scale, 1.0)
+    gn = g / safe
+    dev = gn - gn.mean(axis=1, keepdims=True)
+    floor = np.maximum(atol, rtol * scale) / safe
     dev = np.where(np.abs(dev) <= floor, 0.0, dev)
-    return dev / np.maximum(g.std(axis=1, keepdims=True), floor)
+    return dev / np.maximum(gn.std(axis=1, keepdims=True), floor)
 
 
 def iqr_fences(
