@@ -90,6 +90,9 @@ def safe_load(path: str | os.PathLike[str]) -> Any:
     refused.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory; give the model file (for a training run: "
+                              f"{path / 'model.pt'})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:

@@ -31,6 +31,14 @@ def _eps(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _step(text: str) -> float:
+    try:
+        return parse_eps(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("bad eps", "bad step").replace("so eps", "so the step")
+                                         ) from None
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help="default: the checkpoint's dataset (cifar10 if unknown)")
@@ -38,7 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", choices=("train", "test"), default="test")
     p.add_argument("--n-examples", type=int, default=1000, help="evaluation subset size (chosen with --seed)")
     p.add_argument("--eps", type=_eps, default=8 / 255, help="Linf radius, e.g. 8/255 or 0.031")
-    p.add_argument("--step", type=_eps, default=2 / 255, help="PGD step size (default 2/255)")
+    p.add_argument("--step", type=_step, default=2 / 255, help="PGD step size (default 2/255)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default, the reference) or bf16 autocast (faster on GPU; may inflate robustness)")

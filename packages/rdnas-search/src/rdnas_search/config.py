@@ -166,6 +166,9 @@ class SearchConfig:
                                                                     or self.derive != "alpha"):
             raise ConfigError("commit_every fixes NAS-Bench-201 edges from ROSE or Monte-Carlo scores: use it with "
                               "space nb201, update shift and derive alpha, or set commit_every=0")
+        if self.adversarial and self.attack_steps < 1:
+            raise ConfigError(f"an adversarial search needs attack_steps >= 1, got {self.attack_steps}; for a clean "
+                              "search set adversarial=false (--no-adv)")
         if self.rose_window < 0:
             raise ConfigError(f"rose_window must be 0 (per-round statistics) or positive, got {self.rose_window}")
         if self.rose_window and self.commit_every:
@@ -228,6 +231,9 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.fusion not in ("eca", "none", "cbam", "ecam"):
             raise ConfigError(f"fusion must be one of eca, none, cbam, ecam; got {self.fusion!r}")
         if self.dataset not in ("cifar10", "cifar100", "svhn", "imagefolder", "archive", "npz"):
@@ -437,7 +443,8 @@ def load_overrides(path: str | Path) -> dict[str, Any]:
     """Read overrides from a TOML or YAML file (a flat table of option = value)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {p} does not exist")
+        raise ConfigError(f"config file {p} {'is a directory' if p.is_dir() else 'does not exist'}; give a TOML "
+                          "or YAML file")
     text = p.read_text()
     try:
         if p.suffix.lower() == ".toml":

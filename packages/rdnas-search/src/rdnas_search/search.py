@@ -449,14 +449,16 @@ class Searcher:
         cfg = self.cfg
         committed = self.committed[branch]
         per_walk = max(int((committed < 0).sum()) * self.net.alpha_shape[1] - 1, 1)
-        counted = 0.0
+        counted, shown = 0.0, 0
 
-        def advance(k: int) -> None:
-            nonlocal counted
-            step = min(k / per_walk, cfg.n_permutations - counted)
-            counted += step
-            if bar is not None and step > 0:
-                bar.update(step)
+        def advance(k: float) -> None:
+            """Count ``k`` evaluations as a share of a walk; the bar moves in whole walks (no 64.0000000006/72)."""
+            nonlocal counted, shown
+            counted = min(counted + k / per_walk, float(cfg.n_permutations))
+            whole = int(counted + 1e-9)
+            if bar is not None and whole > shown:
+                bar.update(whole - shown)
+            shown = max(shown, whole)
 
         priority = None
         if cfg.coalition_value == "paths":
@@ -474,7 +476,7 @@ class Searcher:
                                                                sharding=rose_sharding(self.dist),
                                                                player_groups=edge_labels(game.player_names)
                                                                if cfg.standardize == "edge" else None)
-        advance(int(per_walk * (cfg.n_permutations - counted)) + 1)  # walks cut short by truncation count whole
+        advance(per_walk * (cfg.n_permutations - counted))  # walks cut short by truncation count whole
         return result
 
     def _update_alphas(self, steps: dict[str, torch.Tensor]) -> None:

@@ -45,6 +45,9 @@ def search_split(dataset: str, n_train: int, n_val: int, seed: int, data_root: s
     """
     pool = load_search_pool() if dataset == "embedded" else load_dataset(dataset, data_root, "train")
     n_classes = pool.num_classes
+    if n_classes < 2:
+        raise DataError(f"{pool.name} has {n_classes} class: a search needs at least 2 (with one class every loss "
+                        "is 0 and the genotype means nothing)")
     per_train, per_val = -(-n_train // n_classes), -(-n_val // n_classes)
     gen = np.random.default_rng(seed)
     labels = pool.y.numpy()
