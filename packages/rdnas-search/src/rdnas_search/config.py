@@ -232,7 +232,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.fusion not in ("eca", "none", "cbam", "ecam"):
             raise ConfigError(f"fusion must be one of eca, none, cbam, ecam; got {self.fusion!r}")
