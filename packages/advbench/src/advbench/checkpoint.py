@@ -33,7 +33,7 @@ from .files import atomic_torch_save
 from .models import Classifier, build_model
 
 __all__ = ["CheckpointInfo", "save_checkpoint", "load_checkpoint", "CheckpointError", "FORMAT", "atomic_torch_save",
-           "safe_load"]
+           "safe_load", "load_weights"]
 
 FORMAT = "advbench-checkpoint/1"
 
@@ -58,6 +58,24 @@ class CheckpointInfo:
     @property
     def num_classes(self) -> int:
         return int(self.arch_kwargs.get("num_classes", len(self.classes) or 10))
+
+
+def load_weights(module: nn.Module, state: dict[str, Any], what: str) -> None:
+    """``module.load_state_dict(state)``, or a one-line :class:`CheckpointError` starting with ``what`` that
+    counts the missing, unexpected and mis-shaped tensors and names the first of each."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = [f"{len(v)} {name} (first: {v[0]})" for name, v in (("missing", missing), ("unexpected", unexpected),
+                                                                  ("of another shape", shapes)) if v]
+    if parts:
+        raise CheckpointError(f"{what}: " + "; ".join(parts))
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{what}: {' '.join(str(exc).split())[:300]}") from None
 
 
 def save_checkpoint(path: str | os.PathLike[str], net: nn.Module, info: CheckpointInfo) -> Path:
@@ -159,10 +177,6 @@ def load_checkpoint(
         info = CheckpointInfo(arch=arch, arch_kwargs=dict(arch_kwargs or {}), mean=tuple(mean or (0.0, 0.0, 0.0)),
                               std=tuple(std or (1.0, 1.0, 1.0)), provenance={"source": "raw state_dict"})
     net = build_model(info.arch, **info.arch_kwargs)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{p}: weights do not fit architecture {info.arch!r} ({first[:200]})") from None
+    load_weights(net, state, f"{p}: weights do not fit architecture {info.arch!r}")
     model = Classifier(net, info.mean, info.std).to(device).eval()
     return model, info

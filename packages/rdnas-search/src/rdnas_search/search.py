@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 from advbench import ThreatModel, autocast_for, configure_device, pgd_train, resolve_device, to_device
-from advbench.checkpoint import CheckpointError, safe_load
+from advbench.checkpoint import CheckpointError, load_weights, safe_load
 from advbench.distributed import DistContext, all_gather_array, barrier, init_distributed
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from advbench.rundir import RunKindError, check_run_dir, claim_run_dir, run_kind
@@ -521,7 +521,7 @@ class Searcher:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["model"])
+        load_weights(self.net, state["model"], f"{self.run_dir / CHECKPOINT} does not fit this run's supernet")
         self.w_opt.load_state_dict(state["w_opt"])
         self.a_opt.load_state_dict(state["a_opt"])
         self.sched.load_state_dict(state["sched"])

@@ -37,6 +37,7 @@ from advbench import (
     subset,
     to_device,
 )
+from advbench.checkpoint import load_weights
 from advbench.distributed import all_gather_array, barrier, init_distributed, sharded
 from advbench.files import atomic_torch_save, atomic_write_text, check_output_dir, remove_orphans
 from advbench.suites import run_whitebox
@@ -188,7 +189,7 @@ def _run_train(spec: str, cfg: TrainConfig, run_dir: str | os.PathLike[str], res
     history: list[dict[str, Any]] = []
     epoch0 = 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        load_weights(model, state["model"], f"{run / CHECKPOINT} does not fit this run's network")
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         history, epoch0 = list(state["history"]), int(state["epoch"])
