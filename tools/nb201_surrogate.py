@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=100, help="paired seeds (first: --first-seed)")
     p.add_argument("--first-seed", type=int, default=1000)
     p.add_argument("--dataset", default="cifar100", help="column of the game and of the score (selection: cifar100)")
-    p.add_argument("--tau", type=float, default=0.3, help="Kendall tau of the distorted cell values")
+    p.add_argument("--tau", type=float, default=0.3,
+                   help="Kendall tau of the distorted cell values (1: no distortion, the benchmark's own values)")
     p.add_argument("--share", type=float, default=0.5, help="share of the distortion's variance that persists")
     args = p.parse_args(argv)
     variants = tomllib.loads(args.variants.read_text())
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = args.reference or next(iter(variants))
     bench = open_benchmark()
     grid = bench.table.by_code(args.dataset)
-    sigma = fit_distortion(grid, args.tau)
+    sigma = 0.0 if args.tau >= 1.0 else fit_distortion(grid, args.tau)  # tau 1: the exact tabular values
     noise = SurrogateNoise(persistent=sigma * np.sqrt(args.share), per_round=sigma * np.sqrt(1 - args.share))
     print(f"surrogate on {args.dataset}: distortion sd {sigma:.2f} points for tau {args.tau} "
           f"({noise.persistent:.2f} persistent, {noise.per_round:.2f} per round); {args.seeds} seeds from "
